@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { runDev } from "./dev.js";
+import { createLogger, LOG_LEVELS } from "../runtime/logger.js";
+
+const USAGE = `Usage: glance-store-operator <command> [options]
+
+Commands:
+  dev       Start the local development stack (kube-apiserver, etcd, Keystone,
+            Cinder API) on 127.0.0.1 and keep it up until Ctrl-C.
+            --no-kube, --no-openstack  leave a half out
+            --state-dir DIR            keep state in DIR (default: a new temp dir)
+            --keep-state               do not delete the state dir on exit
+
+Global options:
+  --log-level LEVEL   ${LOG_LEVELS.join(", ")} (default info)
+  -h, --help          show this help
+`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    switch (command) {
+      case "dev": {
+        const { values } = parseArgs({
+          args: [...rest],
+          options: {
+            "no-kube": { type: "boolean", default: false },
+            "no-openstack": { type: "boolean", default: false },
+            "state-dir": { type: "string" },
+            "keep-state": { type: "boolean", default: false },
+            "log-level": { type: "string", default: "info" },
+          },
+          strict: true,
+        });
+        const logger = createLogger({ level: parseLevel(values["log-level"]) });
+        await runDev(
+          { kube: !values["no-kube"], openstack: !values["no-openstack"], stateDir: values["state-dir"], keepState: values["keep-state"] },
+          logger,
+          controller.signal,
+        );
+        return 0;
+      }
+      default:
+        process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+        return 2;
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+function parseLevel(value: string): (typeof LOG_LEVELS)[number] {
+  if ((LOG_LEVELS as readonly string[]).includes(value)) return value as (typeof LOG_LEVELS)[number];
+  throw new Error(`--log-level ${JSON.stringify(value)} is not one of ${LOG_LEVELS.join(", ")}`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`glance-store-operator: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,79 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
+import { startUwsgi } from "./uwsgi.js";
+import { waitFor } from "./wait.js";
+
+export interface KeystoneLayout {
+  /** Holds keystone.conf, fernet-keys/ and credential-keys/. */
+  readonly directory: string;
+  readonly databaseUrl: string;
+  readonly tokenExpirationSeconds?: number;
+}
+
+export function keystoneConfigFile(layout: KeystoneLayout): string {
+  return join(layout.directory, "keystone.conf");
+}
+
+export async function writeKeystoneConfig(layout: KeystoneLayout): Promise<string> {
+  await mkdir(layout.directory, { recursive: true });
+  const file = keystoneConfigFile(layout);
+  await writeFile(
+    file,
+    [
+      "[DEFAULT]",
+      "use_stderr = true",
+      "[database]",
+      `connection = ${layout.databaseUrl}`,
+      "[fernet_tokens]",
+      `key_repository = ${join(layout.directory, "fernet-keys")}`,
+      "[fernet_receipts]",
+      `key_repository = ${join(layout.directory, "fernet-keys")}`,
+      "[credential]",
+      `key_repository = ${join(layout.directory, "credential-keys")}`,
+      "[token]",
+      `expiration = ${layout.tokenExpirationSeconds ?? 3600}`,
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
+/** Serves the Keystone public API and waits until it answers. */
+export async function startKeystone(options: {
+  readonly supervisor: ProcessSupervisor;
+  readonly layout: KeystoneLayout;
+  readonly port: number;
+  readonly name?: string;
+}): Promise<ManagedProcess> {
+  const configFile = await writeKeystoneConfig(options.layout);
+  const keystone = await startUwsgi(options.supervisor, {
+    name: options.name ?? "keystone",
+    directory: options.layout.directory,
+    port: options.port,
+    wsgiFile: "/usr/bin/keystone-wsgi-public",
+    env: { OS_KEYSTONE_CONFIG_FILES: configFile },
+  });
+  await waitForHttp(`http://127.0.0.1:${options.port}/v3`, keystone, 120_000);
+  return keystone;
+}
+
+/** Waits until a URL answers 2xx or 3xx, failing early when its server process exits. */
+export async function waitForHttp(url: string, server: ManagedProcess, timeoutMs: number): Promise<void> {
+  try {
+    await waitFor(
+      async () => {
+        const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+        await response.arrayBuffer();
+        return response.status < 400 ? true : undefined;
+      },
+      {
+        what: `${server.name} at ${url}`,
+        timeoutMs,
+        abortIf: () => (server.exitInfo() ? `${server.name} exited (code ${server.exitInfo()?.code})` : undefined),
+      },
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- last lines of ${server.logFile} ---\n${await server.logTail(25)}`, { cause: error });
+  }
+}

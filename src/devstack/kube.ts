@@ -1,0 +1,164 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Agent, request } from "undici";
+import { stringify } from "yaml";
+import type { DevBinaries } from "./binaries.js";
+import { runCommand, type CommandResult } from "./command.js";
+import { createCertificateAuthority, createRsaKeyPair, issueCertificate } from "./certs.js";
+import type { PortAllocator } from "./ports.js";
+import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
+import { waitFor } from "./wait.js";
+
+export interface KubeCluster {
+  /** https://127.0.0.1:<port> */
+  readonly server: string;
+  /** A kubeconfig with cluster-admin (system:masters) client certificates. */
+  readonly kubeconfigPath: string;
+  readonly caPem: string;
+  readonly kubectlPath: string;
+  readonly helmPath: string;
+  readonly apiserver: ManagedProcess;
+  readonly etcd: ManagedProcess;
+  /** Runs the real kubectl against this cluster. Rejects on a non-zero exit unless `allowFailure`. */
+  kubectl(args: readonly string[], options?: { input?: string; allowFailure?: boolean }): Promise<CommandResult>;
+  /** Runs the real helm against this cluster. */
+  helm(args: readonly string[], options?: { allowFailure?: boolean }): Promise<CommandResult>;
+}
+
+export interface StartKubeOptions {
+  readonly directory: string;
+  readonly supervisor: ProcessSupervisor;
+  readonly ports: PortAllocator;
+  readonly binaries: DevBinaries;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * etcd and kube-apiserver on loopback, TLS with a CA made for this stack and
+ * RBAC on, the way envtest runs them. No controller-manager: the tests here
+ * need the API (admission, CEL, status, watches, leases), not pods.
+ */
+export async function startKube(options: StartKubeOptions): Promise<KubeCluster> {
+  const { directory, supervisor, ports, binaries } = options;
+  const timeoutMs = options.timeoutMs ?? 90_000;
+  const pki = join(directory, "pki");
+  await mkdir(pki, { recursive: true });
+  const ca = await createCertificateAuthority(pki, "glance-store-operator dev CA");
+  const serving = await issueCertificate(pki, ca, {
+    name: "apiserver",
+    commonName: "kube-apiserver",
+    usage: "server",
+    ipAddresses: ["127.0.0.1"],
+    dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+  });
+  const admin = await issueCertificate(pki, ca, {
+    name: "admin",
+    commonName: "dev-admin",
+    organizations: ["system:masters"],
+    usage: "client",
+  });
+  const serviceAccountKey = await createRsaKeyPair(pki, "service-account");
+
+  const [etcdClientPort, etcdPeerPort, apiPort] = [await ports.allocate(), await ports.allocate(), await ports.allocate()];
+  const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
+  const etcd = supervisor.start({
+    name: "etcd",
+    command: binaries.etcd,
+    args: [
+      "--name", "dev",
+      "--data-dir", join(directory, "etcd-data"),
+      "--listen-client-urls", etcdUrl,
+      "--advertise-client-urls", etcdUrl,
+      "--listen-peer-urls", `http://127.0.0.1:${etcdPeerPort}`,
+      "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPeerPort}`,
+      "--initial-cluster", `dev=http://127.0.0.1:${etcdPeerPort}`,
+      "--listen-metrics-urls", "",
+      // A throw-away store: durability only costs time here.
+      "--unsafe-no-fsync",
+      "--log-level", "warn",
+    ],
+  });
+
+  const server = `https://127.0.0.1:${apiPort}`;
+  const apiserver = supervisor.start({
+    name: "kube-apiserver",
+    command: binaries.kubeApiserver,
+    args: [
+      `--etcd-servers=${etcdUrl}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${serving.certFile}`,
+      `--tls-private-key-file=${serving.keyFile}`,
+      `--client-ca-file=${ca.certFile}`,
+      "--service-account-issuer=https://kubernetes.default.svc",
+      `--service-account-key-file=${serviceAccountKey.publicKeyFile}`,
+      `--service-account-signing-key-file=${serviceAccountKey.privateKeyFile}`,
+      "--service-cluster-ip-range=10.0.0.0/24",
+      "--authorization-mode=RBAC",
+      // No controller-manager makes service account tokens or default accounts.
+      "--disable-admission-plugins=ServiceAccount",
+      "--allow-privileged=true",
+      `--cert-dir=${join(directory, "apiserver-certs")}`,
+      "--profiling=false",
+      "--v=1",
+    ],
+  });
+
+  const kubeconfigPath = join(directory, "kubeconfig");
+  const [adminCert, adminKey] = await Promise.all([readFile(admin.certFile), readFile(admin.keyFile)]);
+  await writeFile(
+    kubeconfigPath,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "dev", cluster: { server, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
+      users: [{ name: "dev-admin", user: { "client-certificate-data": adminCert.toString("base64"), "client-key-data": adminKey.toString("base64") } }],
+      contexts: [{ name: "dev", context: { cluster: "dev", user: "dev-admin", namespace: "default" } }],
+      "current-context": "dev",
+    }),
+    { mode: 0o600 },
+  );
+
+  const dispatcher = new Agent({ connect: { ca: ca.certPem, cert: adminCert, key: adminKey } });
+  try {
+    await waitFor(
+      async () => {
+        const response = await request(`${server}/readyz`, { dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
+        const body = await response.body.text();
+        return response.statusCode === 200 && body.trim() === "ok" ? true : undefined;
+      },
+      {
+        what: `kube-apiserver at ${server}/readyz`,
+        timeoutMs,
+        abortIf: () => exitedMessage(etcd) ?? exitedMessage(apiserver),
+      },
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- kube-apiserver log ---\n${await apiserver.logTail(30)}\n--- etcd log ---\n${await etcd.logTail(15)}`, { cause: error });
+  } finally {
+    await dispatcher.close();
+  }
+
+  const toolEnv = { ...process.env, KUBECONFIG: kubeconfigPath, HELM_CACHE_HOME: join(directory, "helm", "cache"), HELM_CONFIG_HOME: join(directory, "helm", "config"), HELM_DATA_HOME: join(directory, "helm", "data") };
+  const command = async (path: string, args: readonly string[], input: string | undefined, allowFailure: boolean): Promise<CommandResult> => {
+    return runCommand(path, args, { env: toolEnv, allowFailure, timeoutMs: 120_000, ...(input === undefined ? {} : { input }) });
+  };
+
+  return {
+    server,
+    kubeconfigPath,
+    caPem: ca.certPem,
+    kubectlPath: binaries.kubectl,
+    helmPath: binaries.helm,
+    apiserver,
+    etcd,
+    kubectl: (args, opts = {}) => command(binaries.kubectl, args, opts.input, opts.allowFailure ?? false),
+    helm: (args, opts = {}) => command(binaries.helm, args, undefined, opts.allowFailure ?? false),
+  };
+}
+
+function exitedMessage(process: ManagedProcess): string | undefined {
+  const info = process.exitInfo();
+  return info === undefined ? undefined : `${process.name} exited (code ${info.code}, signal ${info.signal}); see ${process.logFile}`;
+}

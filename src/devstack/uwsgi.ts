@@ -1,0 +1,47 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
+import { SYSTEM_PATH } from "./system-packages.js";
+
+export interface UwsgiApp {
+  readonly name: string;
+  readonly directory: string;
+  readonly port: number;
+  readonly wsgiFile: string;
+  /** sys.argv[1:] for the application (Cinder reads --config-file from it). */
+  readonly pythonArgs?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Serves an OpenStack WSGI application with uWSGI on 127.0.0.1, with
+ * HTTP/1.1 keep-alive (plain `http-socket` closes connections in a way that
+ * python-requests and undici report as resets).
+ */
+export async function startUwsgi(supervisor: ProcessSupervisor, app: UwsgiApp): Promise<ManagedProcess> {
+  const iniFile = join(app.directory, `${app.name}-uwsgi.ini`);
+  const lines = [
+    "[uwsgi]",
+    "plugins = python3",
+    `http11-socket = 127.0.0.1:${app.port}`,
+    `wsgi-file = ${app.wsgiFile}`,
+    "master = true",
+    "processes = 1",
+    "threads = 4",
+    "need-app = true",
+    "die-on-term = true",
+    "buffer-size = 65535",
+    "disable-logging = false",
+    "log-date = true",
+    ...(app.pythonArgs ? [`pyargv = ${app.pythonArgs.join(" ")}`] : []),
+    ...Object.entries(app.env ?? {}).map(([key, value]) => `env = ${key}=${value}`),
+    "",
+  ];
+  await writeFile(iniFile, lines.join("\n"));
+  return supervisor.start({
+    name: app.name,
+    command: "/usr/bin/uwsgi-core",
+    args: ["--ini", iniFile],
+    env: { PATH: SYSTEM_PATH, LANG: "C.UTF-8", HOME: app.directory },
+  });
+}
