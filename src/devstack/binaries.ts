@@ -17,6 +17,8 @@ export const TOOL_VERSIONS = {
   kubernetes: "v1.35.4",
   etcd: "v3.6.16",
   helm: "v3.22.0",
+  /** The k8s.io/client-go minor version helm's go.mod requires; helm's release builds stamp it as the default Kubernetes version. */
+  helmKubeMinor: "37",
 } as const;
 
 /** The oldest kubectl client we accept from the machine before building our own. */
@@ -104,8 +106,22 @@ const RECIPES = {
     module: "helm.sh/helm/v3",
     version: TOOL_VERSIONS.helm,
     packagePath: "helm.sh/helm/v3/cmd/helm",
-    replaces: async () => [],
-    versionStamps: [`helm.sh/helm/v3/internal/version.version=${TOOL_VERSIONS.helm}`, "helm.sh/helm/v3/internal/version.gitTreeState=clean"],
+    replaces: async ({ goModFile }) => {
+      const clientGo = /^\s*k8s\.io\/client-go\s+v0\.(\d+)\./m.exec(await readFile(goModFile, "utf8"))?.[1];
+      if (clientGo !== TOOL_VERSIONS.helmKubeMinor) {
+        throw new Error(`helm ${TOOL_VERSIONS.helm} requires k8s.io/client-go v0.${clientGo}.x: set TOOL_VERSIONS.helmKubeMinor to "${clientGo}"`);
+      }
+      return [];
+    },
+    versionStamps: [
+      `helm.sh/helm/v3/internal/version.version=${TOOL_VERSIONS.helm}`,
+      "helm.sh/helm/v3/internal/version.gitTreeState=clean",
+      // Without these, `helm template` and `helm lint` assume Kubernetes 1.20.
+      "helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
+      `helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${TOOL_VERSIONS.helmKubeMinor}`,
+      "helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
+      `helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${TOOL_VERSIONS.helmKubeMinor}`,
+    ],
   },
 } satisfies Record<string, GoBuildRecipe>;
 
