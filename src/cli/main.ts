@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { runDev } from "./dev.js";
+import { runRender } from "./render.js";
 import { createLogger, LOG_LEVELS } from "../runtime/logger.js";
 
 const USAGE = `Usage: glance-store-operator <command> [options]
@@ -11,6 +12,9 @@ Commands:
             --no-kube, --no-openstack  leave a half out
             --state-dir DIR            keep state in DIR (default: a new temp dir)
             --keep-state               do not delete the state dir on exit
+  render    Render the Glance config files from GlanceStore and Secret manifests,
+            without a cluster: render -f PATH [-f PATH ...] --out DIR
+            (render --help for more)
 
 Global options:
   --log-level LEVEL   ${LOG_LEVELS.join(", ")} (default info)
@@ -49,6 +53,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
         return 0;
       }
+      case "render":
+        return await runRender(rest, {
+          stdout: (text) => process.stdout.write(text),
+          stderr: (text) => process.stderr.write(text),
+          readStdin: async () => {
+            const chunks: Buffer[] = [];
+            for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+            return Buffer.concat(chunks).toString("utf8");
+          },
+        });
       default:
         process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
         return 2;
