@@ -1,0 +1,183 @@
+import type { ResolvedCredentials } from "../api/credentials.js";
+import { ResolvedCredentialsSchema } from "../api/credentials.js";
+import { GlanceStoreSpecSchema, type GlanceStoreSpec } from "../api/glancestore.js";
+
+/**
+ * Reads back what renderStoresConfig wrote: the stores a target's ConfigMap
+ * and Secret carry right now. The controller needs this memory to keep a
+ * rendered store exactly as it was (DESIGN.md rule 2) when its Secret or
+ * Keystone is broken, across operator restarts, with nothing but the
+ * cluster's own objects to remember it by.
+ *
+ * It reads only the operator's own format (quoted strings, the `$`
+ * escapes of oslo-value.ts); anything else is refused rather than guessed.
+ */
+
+/** A store's options as rendered; its spec lacks credentialsSecretRef and target, which the files do not hold. */
+export interface RenderedStore {
+  readonly storeId: string;
+  readonly isDefault: boolean;
+  readonly spec: Omit<GlanceStoreSpec, "credentialsSecretRef" | "target">;
+  readonly credentials: ResolvedCredentials;
+}
+
+export type ParseRenderedResult =
+  | { readonly ok: true; readonly stores: readonly RenderedStore[]; readonly defaultStoreId: string | undefined }
+  | { readonly ok: false; readonly message: string };
+
+type Sections = Map<string, Map<string, string>>;
+
+export function parseRenderedConfig(storesConf: string, credentialsConf: string): ParseRenderedResult {
+  try {
+    const options = readSections(storesConf, "stores file");
+    const secrets = readSections(credentialsConf, "credentials file");
+    const backends = options.get("DEFAULT")?.get("enabled_backends");
+    if (backends === undefined) return { ok: false, message: "the stores file has no [DEFAULT] enabled_backends" };
+    const ids = backends
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== "")
+      .map((entry) => {
+        const [id, type] = entry.split(":").map((part) => part.trim());
+        if (!id || type !== "cinder") throw new Error(`enabled_backends entry ${JSON.stringify(entry)} is not <id>:cinder`);
+        return id;
+      });
+    const defaultStoreId = options.get("glance_store")?.get("default_backend");
+    const stores = ids.map((id) => readStore(id, options.get(id), secrets.get(id), defaultStoreId === id));
+    return { ok: true, stores, defaultStoreId };
+  } catch (error) {
+    return { ok: false, message: (error as Error).message };
+  }
+}
+
+function readSections(text: string, what: string): Sections {
+  const sections: Sections = new Map();
+  let current: Map<string, string> | undefined;
+  for (const [index, rawLine] of text.split("\n").entries()) {
+    const line = rawLine.trimEnd();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    const header = /^\[([^\]]+)\]$/s.exec(line);
+    if (header) {
+      const name = header[1] as string;
+      current = sections.get(name) ?? new Map<string, string>();
+      sections.set(name, current);
+      continue;
+    }
+    const option = /^([a-z][a-z0-9_]*) = (.*)$/s.exec(line);
+    if (!option || current === undefined) throw new Error(`${what} line ${index + 1} is not an option of a section`);
+    current.set(option[1] as string, decodeRenderedValue(option[2] as string));
+  }
+  return sections;
+}
+
+/** The inverse of encodeOsloString for quoted values; unquoted values (numbers, booleans) as they are. */
+export function decodeRenderedValue(text: string): string {
+  if (!(text.length >= 2 && text.startsWith('"') && text.endsWith('"'))) return text;
+  const inner = text.slice(1, -1);
+  let out = "";
+  for (let index = 0; index < inner.length; index += 1) {
+    const char = inner[index];
+    const next = inner[index + 1];
+    if (char === "$") {
+      if (next !== "$") throw new Error("a lone $ in a rendered value");
+      out += "$";
+      index += 1;
+    } else if (char === "\\" && next === "$") {
+      // The escape written for a $ that follows a backslash (the backslash itself came just before).
+      out += "$";
+      index += 1;
+    } else {
+      out += char;
+    }
+  }
+  return out;
+}
+
+const STRING_FIELDS = {
+  store_description: "description",
+  cinder_volume_type: "volumeType",
+  cinder_catalog_info: "catalogInfo",
+  cinder_endpoint_template: "endpointTemplate",
+  cinder_os_region_name: "regionName",
+  cinder_ca_certificates_file: "caCertificatesFile",
+  rootwrap_config: "rootwrapConfig",
+  cinder_mount_point_base: "mountPointBase",
+} as const;
+
+const INTEGER_FIELDS = {
+  weight: "weight",
+  cinder_http_retries: "httpRetries",
+  cinder_state_transition_timeout: "stateTransitionTimeoutSeconds",
+} as const;
+
+const BOOLEAN_FIELDS = {
+  cinder_api_insecure: "apiInsecure",
+  cinder_use_multipath: "useMultipath",
+  cinder_enforce_multipath: "enforceMultipath",
+  cinder_do_extend_attached: "doExtendAttached",
+} as const;
+
+const CREDENTIAL_OPTIONS = new Set([
+  "cinder_store_auth_address",
+  "cinder_store_user_name",
+  "cinder_store_user_domain_name",
+  "cinder_store_project_name",
+  "cinder_store_project_domain_name",
+  "cinder_store_application_credential_id",
+]);
+
+function readStore(id: string, options: Map<string, string> | undefined, secrets: Map<string, string> | undefined, isDefault: boolean): RenderedStore {
+  if (options === undefined) throw new Error(`store ${JSON.stringify(id)} is in enabled_backends but has no section`);
+  const spec: Record<string, unknown> = { default: isDefault };
+  const extraOptions: Record<string, string> = {};
+  for (const [name, value] of options) {
+    if (name in STRING_FIELDS) spec[STRING_FIELDS[name as keyof typeof STRING_FIELDS]] = value;
+    else if (name in INTEGER_FIELDS) spec[INTEGER_FIELDS[name as keyof typeof INTEGER_FIELDS]] = integer(id, name, value);
+    else if (name in BOOLEAN_FIELDS) spec[BOOLEAN_FIELDS[name as keyof typeof BOOLEAN_FIELDS]] = boolean(id, name, value);
+    else if (!CREDENTIAL_OPTIONS.has(name)) extraOptions[name] = value;
+  }
+  if (Object.keys(extraOptions).length > 0) spec["extraOptions"] = extraOptions;
+
+  const authUrl = options.get("cinder_store_auth_address");
+  const applicationCredentialId = options.get("cinder_store_application_credential_id");
+  const auth =
+    applicationCredentialId !== undefined
+      ? { kind: "applicationCredential", authUrl, applicationCredentialId, applicationCredentialSecret: secrets?.get("cinder_store_application_credential_secret") }
+      : {
+          kind: "password",
+          authUrl,
+          username: options.get("cinder_store_user_name"),
+          password: secrets?.get("cinder_store_password"),
+          userDomainName: options.get("cinder_store_user_domain_name"),
+          projectName: options.get("cinder_store_project_name"),
+          projectDomainName: options.get("cinder_store_project_domain_name"),
+        };
+  const credentials = ResolvedCredentialsSchema.safeParse({ auth: dropUndefined(auth) });
+  if (!credentials.success) {
+    // The issue names fields only, never values: the password may be among them.
+    const fields = [...new Set(credentials.error.issues.map((issue) => issue.path.join(".")))].join(", ");
+    throw new Error(`store ${JSON.stringify(id)} has incomplete rendered credentials (${fields})`);
+  }
+  // Validated as a spec would be, so a hand edit that broke a value is refused here, not rendered again.
+  const parsed = GlanceStoreSpecSchema.safeParse({ ...spec, credentialsSecretRef: { name: "rendered" } });
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join(".")))].join(", ");
+    throw new Error(`store ${JSON.stringify(id)} has rendered options that are not valid (${fields})`);
+  }
+  const { credentialsSecretRef: _ref, target: _target, ...options_ } = parsed.data;
+  return { storeId: id, isDefault, spec: options_, credentials: credentials.data };
+}
+
+function integer(id: string, name: string, value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new Error(`store ${JSON.stringify(id)}: ${name} is not an integer`);
+  return Number(value);
+}
+
+function boolean(id: string, name: string, value: string): boolean {
+  if (value !== "true" && value !== "false") throw new Error(`store ${JSON.stringify(id)}: ${name} is not true or false`);
+  return value === "true";
+}
+
+function dropUndefined(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+}
