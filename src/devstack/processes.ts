@@ -94,6 +94,7 @@ export class ProcessSupervisor {
       throw new Error(`could not start ${spec.name} (${spec.command}): is it installed and executable?`);
     }
     let exitInfo: ExitInfo | undefined;
+    let stopped: Promise<ExitInfo> | undefined;
     const exited = new Promise<ExitInfo>((resolve) => {
       child.once("exit", (code, signal) => {
         exitInfo = { code, signal };
@@ -122,19 +123,23 @@ export class ProcessSupervisor {
       exitInfo: () => exitInfo,
       signal: signalIfRunning,
       stop: async (graceMs = 10_000) => {
-        if (exitInfo !== undefined) {
+        // Once stopped, the group is gone and its pid may belong to someone else: never signal it again.
+        if (stopped !== undefined) return stopped;
+        stopped = (async () => {
+          if (exitInfo === undefined) {
+            signalIfRunning("SIGTERM");
+            const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), graceMs);
+            try {
+              await exited;
+            } finally {
+              clearTimeout(timer);
+            }
+          }
+          // Children that outlived their leader, or ignored its SIGTERM, go too.
           signalGroup(pid, "SIGKILL");
-          return exitInfo;
-        }
-        signalIfRunning("SIGTERM");
-        const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), graceMs);
-        try {
-          return await exited;
-        } finally {
-          clearTimeout(timer);
-          // Children that ignored the SIGTERM of their leader go too.
-          signalGroup(pid, "SIGKILL");
-        }
+          return exited;
+        })();
+        return stopped;
       },
       logTail: async (lines = 40) => {
         const text = await readFile(logFile, "utf8").catch(() => "");
