@@ -17,8 +17,16 @@ export interface KubeCluster {
   readonly caPem: string;
   readonly kubectlPath: string;
   readonly helmPath: string;
+  /** The running kube-apiserver (a new process after `startApiserver()`). */
   readonly apiserver: ManagedProcess;
   readonly etcd: ManagedProcess;
+  /**
+   * Stops kube-apiserver (SIGTERM, as in a rolling restart) and leaves etcd
+   * running, so tests can see what clients do while the API is gone.
+   */
+  stopApiserver(): Promise<void>;
+  /** Starts kube-apiserver again on the same port with the same etcd; resolves once /readyz answers ok. */
+  startApiserver(): Promise<void>;
   /** Runs the real kubectl against this cluster. Rejects on a non-zero exit unless `allowFailure`. */
   kubectl(args: readonly string[], options?: { input?: string; allowFailure?: boolean }): Promise<CommandResult>;
   /** Runs the real helm against this cluster. */
@@ -80,8 +88,10 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
   });
 
   const server = `https://127.0.0.1:${apiPort}`;
-  const apiserver = supervisor.start({
-    name: "kube-apiserver",
+  let apiserverStarts = 0;
+  const launchApiserver = (): ManagedProcess => supervisor.start({
+    // A restarted apiserver logs to its own file, so the first one's log survives.
+    name: apiserverStarts++ === 0 ? "kube-apiserver" : `kube-apiserver-${apiserverStarts}`,
     command: binaries.kubeApiserver,
     args: [
       `--etcd-servers=${etcdUrl}`,
@@ -104,6 +114,7 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
       "--v=1",
     ],
   });
+  let apiserver = launchApiserver();
 
   const kubeconfigPath = join(directory, "kubeconfig");
   const [adminCert, adminKey] = await Promise.all([readFile(admin.certFile), readFile(admin.keyFile)]);
@@ -120,25 +131,28 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
     { mode: 0o600 },
   );
 
-  const dispatcher = new Agent({ connect: { ca: ca.certPem, cert: adminCert, key: adminKey } });
-  try {
-    await waitFor(
-      async () => {
-        const response = await request(`${server}/readyz`, { dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
-        const body = await response.body.text();
-        return response.statusCode === 200 && body.trim() === "ok" ? true : undefined;
-      },
-      {
-        what: `kube-apiserver at ${server}/readyz`,
-        timeoutMs,
-        abortIf: () => exitedMessage(etcd) ?? exitedMessage(apiserver),
-      },
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\n--- kube-apiserver log ---\n${await apiserver.logTail(30)}\n--- etcd log ---\n${await etcd.logTail(15)}`, { cause: error });
-  } finally {
-    await dispatcher.close();
-  }
+  const waitUntilReady = async (): Promise<void> => {
+    const dispatcher = new Agent({ connect: { ca: ca.certPem, cert: adminCert, key: adminKey } });
+    try {
+      await waitFor(
+        async () => {
+          const response = await request(`${server}/readyz`, { dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
+          const body = await response.body.text();
+          return response.statusCode === 200 && body.trim() === "ok" ? true : undefined;
+        },
+        {
+          what: `kube-apiserver at ${server}/readyz`,
+          timeoutMs,
+          abortIf: () => exitedMessage(etcd) ?? exitedMessage(apiserver),
+        },
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n--- kube-apiserver log ---\n${await apiserver.logTail(30)}\n--- etcd log ---\n${await etcd.logTail(15)}`, { cause: error });
+    } finally {
+      await dispatcher.close();
+    }
+  };
+  await waitUntilReady();
 
   const toolEnv = { ...process.env, KUBECONFIG: kubeconfigPath, HELM_CACHE_HOME: join(directory, "helm", "cache"), HELM_CONFIG_HOME: join(directory, "helm", "config"), HELM_DATA_HOME: join(directory, "helm", "data") };
   const command = async (path: string, args: readonly string[], input: string | undefined, allowFailure: boolean): Promise<CommandResult> => {
@@ -151,8 +165,20 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
     caPem: ca.certPem,
     kubectlPath: binaries.kubectl,
     helmPath: binaries.helm,
-    apiserver,
+    get apiserver() {
+      return apiserver;
+    },
     etcd,
+    stopApiserver: async () => {
+      await apiserver.stop();
+    },
+    startApiserver: async () => {
+      if (apiserver.exitInfo() === undefined) {
+        throw new Error(`kube-apiserver (pid ${apiserver.pid}) is still running; call stopApiserver() first`);
+      }
+      apiserver = launchApiserver();
+      await waitUntilReady();
+    },
     kubectl: (args, opts = {}) => command(binaries.kubectl, args, opts.input, opts.allowFailure ?? false),
     helm: (args, opts = {}) => command(binaries.helm, args, undefined, opts.allowFailure ?? false),
   };

@@ -1,0 +1,286 @@
+import test from "ava";
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, V1ConfigMap, type KubernetesObject } from "@kubernetes/client-node";
+import { Registry } from "prom-client";
+import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
+import { waitFor } from "../../src/devstack/wait.js";
+import { OperatorMetrics } from "../../src/runtime/metrics.js";
+import { Informer, type InformerOptions } from "../../src/controller/informers/informer.js";
+import { CONFIG_MAPS, customResourceType } from "../../src/controller/informers/resources.js";
+import { captureLogger, kubeConfigOf, kubeOf } from "./support.js";
+
+let stack: DevStack;
+let core: CoreV1Api;
+const informers: Informer<KubernetesObject>[] = [];
+
+test.before(async () => {
+  stack = await startDevStack({ openstack: false });
+  core = kubeConfigOf(stack).makeApiClient(CoreV1Api);
+});
+
+test.after.always(async () => {
+  await Promise.all(informers.map((informer) => informer.stop()));
+  await stack?.stop();
+});
+
+const LABEL = "test.glance.stores.dev/owned";
+
+async function namespace(name: string): Promise<string> {
+  await core.createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+async function createConfigMap(ns: string, name: string, data: Record<string, string>, labelled = true): Promise<void> {
+  await core.createNamespacedConfigMap({
+    namespace: ns,
+    body: { metadata: { name, ...(labelled ? { labels: { [LABEL]: "yes" } } : {}) }, data },
+  });
+}
+
+async function setData(ns: string, name: string, data: Record<string, string>): Promise<void> {
+  const current = await core.readNamespacedConfigMap({ name, namespace: ns });
+  await core.replaceNamespacedConfigMap({ name, namespace: ns, body: { ...current, data } });
+}
+
+type Seen = { type: "add" | "update" | "delete"; name: string; data?: Record<string, string>; oldData?: Record<string, string> };
+
+function configMapInformer(extra: Partial<InformerOptions<V1ConfigMap>> & { logger?: InformerOptions<V1ConfigMap>["logger"] } = {}) {
+  const captured = captureLogger();
+  const informer = new Informer<V1ConfigMap>({
+    kubeConfig: kubeConfigOf(stack),
+    type: CONFIG_MAPS,
+    logger: captured.logger,
+    labelSelector: `${LABEL}=yes`,
+    ...extra,
+  });
+  informers.push(informer as unknown as Informer<KubernetesObject>);
+  const seen: Seen[] = [];
+  informer.addHandlers({
+    add: (o) => seen.push({ type: "add", name: o.metadata!.name!, ...(o.data ? { data: o.data } : {}) }),
+    update: (old, o) => seen.push({ type: "update", name: o.metadata!.name!, ...(o.data ? { data: o.data } : {}), ...(old.data ? { oldData: old.data } : {}) }),
+    delete: (o) => seen.push({ type: "delete", name: o.metadata!.name! }),
+  });
+  return { informer, seen, records: captured.records };
+}
+
+function names(informer: Informer<V1ConfigMap>, ns?: string): string[] {
+  return informer
+    .list(ns)
+    .map((o) => o.metadata!.name!)
+    .sort();
+}
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
+  return waitFor(probe, { what, timeoutMs, intervalMs: 50 });
+}
+
+test.serial("adds, updates and deletes are delivered with the old object, and the cache follows them", async (t) => {
+  const ns = await namespace("informer-events");
+  await createConfigMap(ns, "before-start", { a: "1" });
+  await createConfigMap(ns, "not-ours", { a: "1" }, false);
+  const { informer, seen } = configMapInformer({ namespaces: [ns] });
+  informer.start();
+  await informer.waitForSync();
+  t.true(informer.hasSynced());
+  t.deepEqual(names(informer), ["before-start"], "the label selector keeps other ConfigMaps out");
+  const first = informer.get(ns, "before-start");
+  t.true(first instanceof V1ConfigMap, "decoded into client-node's model");
+  t.true(first?.metadata?.creationTimestamp instanceof Date);
+  t.is(first?.kind, "ConfigMap", "list items get their kind back");
+
+  await createConfigMap(ns, "created", { k: "v1" });
+  await until("the add", () => informer.get(ns, "created"));
+  await setData(ns, "created", { k: "v2" });
+  await until("the update", () => (informer.get(ns, "created")?.data?.["k"] === "v2" ? true : undefined));
+  await core.deleteNamespacedConfigMap({ name: "created", namespace: ns });
+  await until("the delete", () => (informer.get(ns, "created") === undefined ? true : undefined));
+
+  t.deepEqual(seen, [
+    { type: "add", name: "before-start", data: { a: "1" } },
+    { type: "add", name: "created", data: { k: "v1" } },
+    { type: "update", name: "created", data: { k: "v2" }, oldData: { k: "v1" } },
+    { type: "delete", name: "created" },
+  ]);
+  t.deepEqual(informer.list("elsewhere"), []);
+  t.is(informer.stats().maxOpenRequestsPerNamespace, 1);
+  t.deepEqual(informer.health(), { resource: "configmaps", synced: true, wedged: false, detail: "synced" });
+  await informer.stop();
+  t.is(informer.stats().openRequests, 0, "stop closes the watch");
+});
+
+test.serial("a list of namespaces gets one watch each and nothing from other namespaces", async (t) => {
+  const [one, two, other] = [await namespace("informer-one"), await namespace("informer-two"), await namespace("informer-other")];
+  const { informer } = configMapInformer({ namespaces: [one, two] });
+  informer.start();
+  await informer.waitForSync();
+  await createConfigMap(one, "x", { n: "1" });
+  await createConfigMap(two, "y", { n: "2" });
+  await createConfigMap(other, "z", { n: "3" });
+  await until("both objects", () => (informer.list().length === 2 ? true : undefined));
+  t.deepEqual(names(informer, one), ["x"]);
+  t.deepEqual(names(informer, two), ["y"]);
+  t.deepEqual(names(informer, other), []);
+  t.is(informer.get(other, "z"), undefined);
+  await until("one open watch per namespace", () => (informer.stats().openRequests === 2 ? true : undefined));
+  t.is(informer.stats().maxOpenRequestsPerNamespace, 1);
+  await informer.stop();
+});
+
+test.serial("custom resources are watched through their group path, across all namespaces", async (t) => {
+  const config = kubeConfigOf(stack);
+  const extensions = config.makeApiClient(ApiextensionsV1Api);
+  await extensions.createCustomResourceDefinition({
+    body: {
+      metadata: { name: "gadgets.informer.test.dev" },
+      spec: {
+        group: "informer.test.dev",
+        scope: "Namespaced",
+        names: { plural: "gadgets", singular: "gadget", kind: "Gadget" },
+        versions: [{ name: "v1alpha1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object", properties: { spec: { type: "object", properties: { size: { type: "string" } } } } } } }],
+      },
+    },
+  });
+  await until("the CRD to be established", async () => {
+    const crd = await extensions.readCustomResourceDefinition({ name: "gadgets.informer.test.dev" });
+    return crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ? true : undefined;
+  });
+  const ns1 = await namespace("gadgets-one");
+  const ns2 = await namespace("gadgets-two");
+  const captured = captureLogger();
+  const informer = new Informer({
+    kubeConfig: config,
+    type: customResourceType({ group: "informer.test.dev", version: "v1alpha1", plural: "gadgets", kind: "Gadget" }),
+    logger: captured.logger,
+  });
+  informers.push(informer);
+  informer.start();
+  await informer.waitForSync();
+  const objects = config.makeApiClient(CustomObjectsApi);
+  for (const ns of [ns1, ns2]) {
+    await objects.createNamespacedCustomObject({
+      group: "informer.test.dev",
+      version: "v1alpha1",
+      namespace: ns,
+      plural: "gadgets",
+      body: { apiVersion: "informer.test.dev/v1alpha1", kind: "Gadget", metadata: { name: "g" }, spec: { size: ns } },
+    });
+  }
+  await until("both gadgets", () => (informer.list().length === 2 ? true : undefined));
+  const gadget = informer.get(ns2, "g") as KubernetesObject & { spec?: { size?: string } };
+  t.is(gadget.spec?.size, ns2);
+  t.is(gadget.kind, "Gadget");
+  t.is(informer.list(ns1).length, 1, "list by namespace filters the cluster-wide cache");
+  await informer.stop();
+});
+
+test.serial("after kube-apiserver stops and starts again the informer restarts itself with backoff and re-lists what changed meanwhile", async (t) => {
+  const ns = await namespace("informer-restart");
+  for (const name of ["a", "b", "c"]) await createConfigMap(ns, name, { v: "1" });
+  const registry = new Registry();
+  const metrics = new OperatorMetrics(registry);
+  const { informer, seen, records } = configMapInformer({
+    namespaces: [ns],
+    metrics,
+    // No jitter: the delays are exactly 400, 800, 1600 ... ms.
+    random: () => 0,
+    backoff: { initialMs: 400, maxMs: 3_200 },
+  });
+  informer.start();
+  await informer.waitForSync();
+  t.deepEqual(names(informer), ["a", "b", "c"]);
+  const listsBefore = informer.stats().lists;
+
+  const kube = kubeOf(stack);
+  await kube.stopApiserver();
+  // The informer keeps trying while the API is gone, waiting longer each time.
+  await until("three restarts while the apiserver is down", () => (informer.stats().restarts.error >= 3 ? true : undefined), 20_000);
+  t.false(informer.health().wedged);
+  t.deepEqual(names(informer), ["a", "b", "c"], "the cache keeps serving the last known state");
+
+  await kube.startApiserver();
+  // Changed right away, most likely before the informer's next attempt.
+  await core.deleteNamespacedConfigMap({ name: "a", namespace: ns });
+  await setData(ns, "b", { v: "2" });
+  await createConfigMap(ns, "d", { v: "1" });
+
+  await until(
+    "the cache to show the changes made around the restart",
+    () => (names(informer).join(",") === "b,c,d" && informer.get(ns, "b")?.data?.["v"] === "2" ? true : undefined),
+    40_000,
+  );
+  t.true(informer.stats().lists > listsBefore, "a restart lists again");
+  t.deepEqual(seen.slice(0, 3).map((e) => `${e.type} ${e.name}`), ["add a", "add b", "add c"]);
+  // Through the re-list or through the resumed watch, depending on timing: each change exactly once.
+  const byName = (x: Seen, y: Seen): number => x.name.localeCompare(y.name);
+  t.deepEqual([...seen.slice(3)].sort(byName), [
+    { type: "delete", name: "a" },
+    { type: "update", name: "b", data: { v: "2" }, oldData: { v: "1" } },
+    { type: "add", name: "d", data: { v: "1" } },
+  ]);
+
+  const restarts = records().filter((r) => r["msg"] === "list or watch failed; restarting the informer");
+  const delays = restarts.map((r) => r["delayMs"] as number);
+  t.deepEqual(delays.slice(0, 4), [400, 800, 1_600, 3_200].slice(0, Math.min(4, delays.length)), `delays: ${delays.join(", ")}`);
+  t.true(delays.every((d) => d <= 3_200), "capped");
+  t.regex(await registry.metrics(), /glance_store_operator_informer_restarts_total\{resource="configmaps",reason="error"\} [3-9]/);
+  t.is(informer.stats().maxOpenRequestsPerNamespace, 1, "never two requests at once, through every restart");
+  await informer.stop();
+});
+
+test.serial("the watchdog restarts a watch that stays silent for too long, and the informer keeps working", async (t) => {
+  const ns = await namespace("informer-silent");
+  const { informer, records } = configMapInformer({ namespaces: [ns], watchdogMs: 1_000, backoff: { initialMs: 100, maxMs: 200 } });
+  informer.start();
+  await informer.waitForSync();
+  await until("two silent restarts", () => (informer.stats().restarts.silent >= 2 ? true : undefined), 20_000);
+  t.is(informer.stats().restarts.error, 0);
+  const silent = records().filter((r) => r["reason"] === "silent");
+  t.true(silent.length >= 2);
+  t.true((silent[0]!["silentForMs"] as number) > 1_000);
+  await createConfigMap(ns, "after-silence", { v: "1" });
+  await until("the object created after the restarts", () => informer.get(ns, "after-silence"));
+  t.is(informer.stats().maxOpenRequestsPerNamespace, 1, "the silent watch was closed before the next one opened");
+  await informer.stop();
+});
+
+test.serial("a frozen apiserver (SIGSTOP) cannot hang the informer: the watchdog and the request deadline restart it until it thaws", async (t) => {
+  const ns = await namespace("informer-frozen");
+  const { informer, records } = configMapInformer({
+    namespaces: [ns],
+    watchdogMs: 1_500,
+    requestTimeoutMs: 1_000,
+    backoff: { initialMs: 200, maxMs: 400 },
+  });
+  informer.start();
+  await informer.waitForSync();
+  // Freeze only once the watch is connected and delivering.
+  await createConfigMap(ns, "before-freeze", { v: "1" });
+  await until("the object created before the freeze", () => informer.get(ns, "before-freeze"));
+  const apiserver = kubeOf(stack).apiserver;
+  apiserver.signal("SIGSTOP");
+  try {
+    await until("a silent restart and a timed-out request", () => {
+      const { restarts } = informer.stats();
+      return restarts.silent >= 1 && restarts.error >= 1 ? true : undefined;
+    });
+    t.false(informer.health().wedged);
+  } finally {
+    apiserver.signal("SIGCONT");
+  }
+  const reasons = records().filter((r) => r["msg"]?.toString().includes("restarting the informer")).map((r) => r["reason"]);
+  t.is(reasons[0], "silent", "the connected watch went quiet first");
+  t.true(reasons.includes("error"), "then the re-list timed out");
+  await createConfigMap(ns, "after-thaw", { v: "1" });
+  await until("the object created after the thaw", () => informer.get(ns, "after-thaw"), 30_000);
+  t.is(informer.stats().maxOpenRequestsPerNamespace, 1);
+  await informer.stop();
+});
+
+test("a namespace list is checked: bad names and namespaces on a cluster-scoped type are refused", (t) => {
+  const { logger } = captureLogger();
+  const kubeConfig = kubeConfigOf(stack);
+  t.throws(() => new Informer({ kubeConfig, type: CONFIG_MAPS, logger, namespaces: ["Bad_Name"] }), { message: /"Bad_Name" is not a valid namespace name/ });
+  t.throws(
+    () => new Informer({ kubeConfig, type: customResourceType({ group: "x.dev", version: "v1", plural: "things", kind: "Thing", namespaced: false }), logger, namespaces: ["a"] }),
+    { message: /cluster-scoped/ },
+  );
+});

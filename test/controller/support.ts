@@ -1,0 +1,35 @@
+import { Writable } from "node:stream";
+import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger, type Logger } from "../../src/runtime/logger.js";
+import type { DevStack } from "../../src/devstack/stack.js";
+import type { KubeCluster } from "../../src/devstack/kube.js";
+
+/** A real logger whose JSON lines the test can read back. */
+export function captureLogger(level: "debug" | "info" | "warn" = "debug"): { logger: Logger; records: () => Record<string, unknown>[] } {
+  const lines: string[] = [];
+  let partial = "";
+  const destination = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      partial += chunk.toString();
+      const parts = partial.split("\n");
+      partial = parts.pop() ?? "";
+      lines.push(...parts.filter((line) => line !== ""));
+      callback();
+    },
+  });
+  return {
+    logger: createLogger({ level, destination }),
+    records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+export function kubeOf(stack: DevStack): KubeCluster {
+  if (!stack.kube) throw new Error("the stack was started without Kubernetes");
+  return stack.kube;
+}
+
+export function kubeConfigOf(stack: DevStack): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromFile(kubeOf(stack).kubeconfigPath);
+  return config;
+}
