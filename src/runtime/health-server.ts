@@ -1,0 +1,175 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { LeaderStatus } from "./leader-election.js";
+
+export interface CheckResult {
+  readonly ok: boolean;
+  /** One line for a person reading the probe's body; never a secret. */
+  readonly detail: string;
+}
+
+export interface HealthCheck {
+  readonly name: string;
+  check(): CheckResult;
+}
+
+export interface HttpEndpointsOptions {
+  /** `127.0.0.1` in tests; `0.0.0.0` in a pod so the kubelet and Prometheus reach it. */
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Served at /healthz when given: is the process able to make progress? A failure makes the kubelet restart the pod. */
+  readonly liveness?: readonly HealthCheck[];
+  /** Served at /readyz when given: may this replica be counted as available? */
+  readonly readiness?: readonly HealthCheck[];
+  /** Served at /metrics when given, in Prometheus text format. */
+  readonly registry?: Registry;
+  readonly logger: Logger;
+}
+
+export interface RunningServer {
+  /** `http://host:port`, with the port actually bound. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, ends open connections after `graceMs`, resolves when closed. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * The operator's HTTP endpoints: health probes and metrics. One function for
+ * both servers a pod runs (probes on :8081, metrics on :8080, as
+ * controller-runtime does); give it the parts a server should serve.
+ * Probe bodies are JSON: `{"status":"ok","checks":[{"name","ok","detail"}]}`,
+ * 200 when every check passes, else 503.
+ */
+export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise<RunningServer> {
+  const logger = options.logger.child({ component: "http-endpoints" });
+  const server = createServer((request, response) => {
+    handle(request, response, options).catch((error: unknown) => {
+      logger.error({ err: error, path: request.url }, "could not answer an HTTP request");
+      if (!response.headersSent) response.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" });
+      response.end("internal error\n");
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: options.host, port: options.port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  }).catch((error: unknown) => {
+    throw new Error(`could not listen on ${options.host}:${options.port} for health and metrics: ${(error as Error).message}; pick another address or port`, {
+      cause: error,
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, paths: servedPaths(options) }, "serving health and metrics");
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: address.port,
+    close(graceMs = 2_000) {
+      closing ??= new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function servedPaths(options: HttpEndpointsOptions): string[] {
+  return [options.liveness && "/healthz", options.readiness && "/readyz", options.registry && "/metrics"].filter((p): p is string => typeof p === "string");
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse, options: HttpEndpointsOptions): Promise<void> {
+  const path = new URL(request.url ?? "/", "http://localhost").pathname;
+  const checks = path === "/healthz" ? options.liveness : path === "/readyz" ? options.readiness : undefined;
+  const known = checks !== undefined || (path === "/metrics" && options.registry !== undefined);
+  if (!known) {
+    send(response, request, 404, "text/plain; charset=utf-8", `not found; this server answers ${servedPaths(options).join(", ")}\n`);
+    return;
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    response.setHeader("Allow", "GET, HEAD");
+    send(response, request, 405, "text/plain; charset=utf-8", "only GET and HEAD\n");
+    return;
+  }
+  if (checks !== undefined) {
+    const results = checks.map((c) => runCheck(c));
+    const ok = results.every((r) => r.ok);
+    send(response, request, ok ? 200 : 503, "application/json", `${JSON.stringify({ status: ok ? "ok" : "failed", checks: results })}\n`);
+    return;
+  }
+  const registry = options.registry!;
+  send(response, request, 200, registry.contentType, await registry.metrics());
+}
+
+function runCheck(check: HealthCheck): CheckResult & { name: string } {
+  try {
+    const { ok, detail } = check.check();
+    return { name: check.name, ok, detail };
+  } catch (error) {
+    return { name: check.name, ok: false, detail: `the check itself failed: ${(error as Error).message}` };
+  }
+}
+
+function send(response: ServerResponse, request: IncomingMessage, status: number, contentType: string, body: string): void {
+  response.writeHead(status, { "Content-Type": contentType, "Cache-Control": "no-store", "Content-Length": Buffer.byteLength(body) });
+  response.end(request.method === "HEAD" ? undefined : body);
+}
+
+/** What an informer tells the probes (the `Informer` class has it). */
+export interface InformerHealthSource {
+  health(): { readonly resource: string; readonly synced: boolean; readonly wedged: boolean; readonly detail: string };
+}
+
+/** Liveness: fails only when an informer's restart machinery is stuck; an apiserver outage is not a reason to restart the pod. */
+export function informersLive(informers: readonly InformerHealthSource[]): HealthCheck {
+  return {
+    name: "informers",
+    check() {
+      const healths = informers.map((i) => i.health());
+      const wedged = healths.filter((h) => h.wedged);
+      return wedged.length === 0
+        ? { ok: true, detail: `${healths.length} informers making progress` }
+        : { ok: false, detail: wedged.map((h) => `${h.resource}: ${h.detail}`).join("; ") };
+    },
+  };
+}
+
+/** Readiness: every informer has listed once, so reads from the caches mean something. */
+export function informersSynced(informers: readonly InformerHealthSource[]): HealthCheck {
+  return {
+    name: "informers",
+    check() {
+      const pending = informers.map((i) => i.health()).filter((h) => !h.synced);
+      return pending.length === 0
+        ? { ok: true, detail: `${informers.length} informers synced` }
+        : { ok: false, detail: `waiting for ${pending.map((h) => h.resource).join(", ")} to sync` };
+    },
+  };
+}
+
+/**
+ * Readiness of leadership: always ok, since a standby is a healthy replica
+ * ready to take over; the detail says who leads.
+ */
+export function leadership(source: { status(): LeaderStatus }): HealthCheck {
+  return {
+    name: "leader-election",
+    check() {
+      const { identity, leading, leader } = source.status();
+      if (leading) return { ok: true, detail: `leading as ${identity}` };
+      return { ok: true, detail: leader === undefined ? `standby (${identity}); no leader seen yet` : `standby (${identity}); ${leader} leads` };
+    },
+  };
+}
