@@ -1,0 +1,285 @@
+import test from "ava";
+import type { ResolvedCredentials } from "../../src/api/credentials.js";
+import { GlanceStoreSpecSchema, type GlanceStoreSpecInput } from "../../src/api/glancestore.js";
+import { decideTarget, type CheckOutcome, type ObservedStore, type StoreDecision, type TargetDecision, type TargetObservation } from "../../src/controller/decide.js";
+import { parseRenderedConfig, type RenderedStore } from "../../src/render/parse.js";
+
+const KEYSTONE = "https://keystone.example.com/v3";
+
+function credentials(password = "pw-1", username = "glance"): ResolvedCredentials {
+  return { auth: { kind: "password", authUrl: KEYSTONE, username, password, projectName: "service", userDomainName: "Default", projectDomainName: "Default" } };
+}
+
+const found = (name: string): CheckOutcome => ({ ok: true, volumeType: { id: `id-${name}`, name }, resolvedDefault: false });
+const failed = (reason: string): CheckOutcome => ({ ok: false, reason, message: `${reason} happened` });
+
+let clock = 0;
+function observed(name: string, spec: Partial<GlanceStoreSpecInput> = {}, overrides: Partial<ObservedStore> = {}): ObservedStore {
+  clock += 1;
+  const parsed = GlanceStoreSpecSchema.parse({ credentialsSecretRef: { name: "glance-cinder" }, volumeType: `type-${name}`, ...spec });
+  return {
+    key: `openstack/${name}`,
+    name,
+    uid: `uid-${name}`,
+    generation: 1,
+    createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, clock)).toISOString(),
+    storeId: parsed.storeId ?? name,
+    spec: parsed,
+    deleting: false,
+    forceDelete: false,
+    statusSaysRendered: false,
+    credentials: { ok: true, credentials: credentials() },
+    check: found(parsed.volumeType ?? "__DEFAULT__"),
+    imageVolumes: undefined,
+    ...overrides,
+  };
+}
+
+function observe(stores: ObservedStore[], previous?: readonly RenderedStore[]): TargetObservation {
+  return { namespace: "openstack", target: "glance-api", stores, previous };
+}
+
+/** The files a decision writes, read back: what Glance would run. */
+function written(decision: TargetDecision): readonly RenderedStore[] {
+  if (decision.action.kind !== "write") throw new Error(`expected a write, got ${JSON.stringify(decision.action)}`);
+  const parsed = parseRenderedConfig(decision.action.config.storesConf, decision.action.config.credentialsConf);
+  if (!parsed.ok) throw new Error(parsed.message);
+  return parsed.stores;
+}
+
+function of(decision: TargetDecision, name: string): StoreDecision {
+  const found = decision.stores.find((s) => s.key === `openstack/${name}`);
+  if (!found) throw new Error(`no decision for ${name}`);
+  return found;
+}
+
+function condition(decision: StoreDecision, type: string): { status: string; reason: string; message: string } {
+  const c = decision.conditions.find((x) => x.type === type);
+  if (!c) throw new Error(`no ${type} condition`);
+  return c;
+}
+
+/** A previous config: render these stores and read them back, as the controller finds them in the cluster. */
+function previousOf(stores: ObservedStore[]): readonly RenderedStore[] {
+  return written(decideTarget(observe(stores)));
+}
+
+test("two healthy stores: both rendered, the default one default, both Ready", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("slow")]));
+  const stores = written(decision);
+  t.deepEqual(stores.map((s) => [s.storeId, s.isDefault, s.spec.volumeType]), [
+    ["fast", true, "type-fast"],
+    ["slow", false, "type-slow"],
+  ]);
+  for (const name of ["fast", "slow"]) {
+    const d = of(decision, name);
+    t.true(d.rendered && d.addDeleteEnabled && d.needsFinalizer);
+    t.is(condition(d, "Ready").status, "True");
+    t.is(condition(d, "CredentialsConsistent").status, "True");
+  }
+});
+
+test("rule 3: a new store whose volume type is missing is not rendered and says why", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("slow", {}, { check: failed("VolumeTypeNotFound") })]));
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
+  const slow = of(decision, "slow");
+  t.false(slow.rendered);
+  t.false(slow.addDeleteEnabled);
+  t.false(slow.needsFinalizer);
+  t.is(condition(slow, "VolumeTypeAvailable").reason, "VolumeTypeNotFound");
+  t.deepEqual([condition(slow, "Rendered").status, condition(slow, "Rendered").reason], ["False", "VolumeTypeNotFound"]);
+  t.is(condition(slow, "Ready").reason, "VolumeTypeNotFound");
+});
+
+test("rule 1: a new store whose credentials fail is not rendered", (t) => {
+  const decision = decideTarget(
+    observe([observed("fast", { default: true }), observed("slow", {}, { credentials: { ok: true, credentials: credentials("wrong") }, check: failed("AuthFailed") })]),
+  );
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
+  t.is(condition(of(decision, "slow"), "CredentialsValid").status, "False");
+  t.is(condition(of(decision, "slow"), "CredentialsValid").reason, "AuthFailed");
+});
+
+test("rule 2: a rendered store stays rendered, exactly as it was, when Cinder is unreachable", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const now = [observed("fast", { default: true }, { check: failed("Unreachable") }), observed("slow", { description: "changed meanwhile" }, { check: failed("Unreachable") })];
+  const decision = decideTarget(observe(now, previous));
+  t.deepEqual(written(decision), previous);
+  for (const name of ["fast", "slow"]) {
+    const d = of(decision, name);
+    t.true(d.rendered);
+    t.false(d.addDeleteEnabled);
+    t.is(condition(d, "Rendered").reason, "KeptLastGood");
+    t.deepEqual([condition(d, "Ready").status, condition(d, "Ready").reason], ["False", "Unreachable"]);
+    t.is(condition(d, "CredentialsValid").status, "Unknown");
+  }
+});
+
+test("rule 2: a rendered store keeps its last password when its Secret is deleted", (t) => {
+  const previous = previousOf([observed("fast", { default: true })]);
+  clock = 0;
+  const decision = decideTarget(
+    observe([observed("fast", { default: true }, { credentials: { ok: false, reason: "SecretNotFound", message: "Secret glance-cinder not found" }, check: undefined })], previous),
+  );
+  const [fast] = written(decision);
+  t.is(fast?.credentials.auth.kind === "password" ? fast.credentials.auth.password : undefined, "pw-1");
+  t.is(condition(of(decision, "fast"), "Ready").reason, "SecretNotFound");
+});
+
+test("a rotated password that Keystone accepts is rendered; one it refuses is not", (t) => {
+  const previous = previousOf([observed("fast", { default: true })]);
+  const rotated = (password: string, check: CheckOutcome) => {
+    clock = 0;
+    const decision = decideTarget(observe([observed("fast", { default: true }, { credentials: { ok: true, credentials: credentials(password) }, check })], previous));
+    const auth = written(decision)[0]?.credentials.auth;
+    return auth?.kind === "password" ? auth.password : undefined;
+  };
+  t.is(rotated("pw-2", found("type-fast")), "pw-2");
+  t.is(rotated("pw-bad", failed("AuthFailed")), "pw-1");
+});
+
+test("rule 5: of two defaults the older wins; the newer is rendered as non-default and says so", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("slow", { default: true })]));
+  t.deepEqual(written(decision).map((s) => [s.storeId, s.isDefault]), [
+    ["fast", true],
+    ["slow", false],
+  ]);
+  t.is(condition(of(decision, "slow"), "Rendered").reason, "DefaultConflict");
+  t.regex(condition(of(decision, "slow"), "Rendered").message, /"fast" \(older\) is the default/);
+  t.is(condition(of(decision, "fast"), "Ready").status, "True");
+});
+
+test("rule 5: of two stores with one id the older wins and the newer is not rendered", (t) => {
+  const decision = decideTarget(observe([observed("alpha", { default: true, storeId: "images" }), observed("beta", { storeId: "images", volumeType: "other" })]));
+  t.deepEqual(written(decision).map((s) => [s.storeId, s.spec.volumeType]), [["images", "type-alpha"]]);
+  t.false(of(decision, "beta").rendered);
+  t.is(condition(of(decision, "beta"), "Rendered").reason, "DuplicateStoreId");
+  t.regex(condition(of(decision, "beta"), "Rendered").message, /GlanceStore alpha, which is older/);
+  t.true(of(decision, "alpha").addDeleteEnabled);
+});
+
+test("rule 5 is decided by age, not by the order the cache lists the stores", (t) => {
+  const older = observed("zeta", { default: true, storeId: "images" });
+  const newer = observed("alpha", { storeId: "images" });
+  const decision = decideTarget(observe([newer, older]));
+  t.true(of(decision, "zeta").rendered);
+  t.false(of(decision, "alpha").rendered);
+});
+
+test("a store id that is a prefix of an older store's id is not rendered", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("fast2")]));
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
+  t.is(condition(of(decision, "fast2"), "Rendered").reason, "AmbiguousStoreId");
+});
+
+test("no default among the stores that can be rendered: the last good config is kept", (t) => {
+  const previous = previousOf([observed("fast", { default: true })]);
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: false }), observed("slow")], previous));
+  t.is(decision.action.kind, "keep");
+  t.deepEqual(decision.renderedStoreIds, ["fast"]);
+  t.true(of(decision, "fast").rendered);
+  t.false(of(decision, "slow").rendered);
+  t.regex(condition(of(decision, "slow"), "Rendered").message, /is marked default/);
+});
+
+test("no default and nothing rendered yet: nothing is written", (t) => {
+  const decision = decideTarget(observe([observed("fast"), observed("slow")]));
+  t.is(decision.action.kind, "keep");
+  t.deepEqual(decision.renderedStoreIds, []);
+  t.is(condition(of(decision, "fast"), "Ready").status, "False");
+});
+
+test("a default store that cannot be checked but was rendered stays the default", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: true }, { check: failed("Timeout") }), observed("slow")], previous));
+  t.deepEqual(written(decision).map((s) => [s.storeId, s.isDefault]), [
+    ["fast", true],
+    ["slow", false],
+  ]);
+  t.true(of(decision, "slow").addDeleteEnabled);
+  t.false(of(decision, "fast").addDeleteEnabled);
+});
+
+test("rule 4: a deleted store with image volumes left stays rendered and gives the count", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("slow", {}, { deleting: true, imageVolumes: { ok: true, count: 3 } })], previous));
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast", "slow"]);
+  const slow = of(decision, "slow");
+  t.true(slow.rendered);
+  t.false(slow.releaseFinalizer);
+  t.is(slow.imageVolumes, 3);
+  t.deepEqual([condition(slow, "Ready").reason], ["DeletionBlocked"]);
+  t.regex(condition(slow, "Ready").message, /3 image volume\(s\)/);
+});
+
+test("rule 4: a deleted store whose image volumes cannot be counted is held", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(
+    observe([observed("fast", { default: true }), observed("slow", {}, { deleting: true, imageVolumes: { ok: false, reason: "Unreachable", message: "Cinder is down" } })], previous),
+  );
+  t.true(of(decision, "slow").rendered);
+  t.false(of(decision, "slow").releaseFinalizer);
+  t.regex(condition(of(decision, "slow"), "Ready").message, /cannot count/);
+});
+
+for (const [name, overrides] of [
+  ["no image volume left", { imageVolumes: { ok: true, count: 0 } }],
+  ["the force annotation", { forceDelete: true, imageVolumes: { ok: true, count: 7 } }],
+] as const) {
+  test(`rule 4: a deleted store with ${name} leaves the config and releases its finalizer`, (t) => {
+    const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+    clock = 0;
+    const decision = decideTarget(observe([observed("fast", { default: true }), observed("slow", {}, { deleting: true, ...overrides })], previous));
+    t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
+    t.true(of(decision, "slow").releaseFinalizer);
+    t.false(of(decision, "slow").rendered);
+  });
+}
+
+test("every store deleted and releasable: the target's files are removed", (t) => {
+  const previous = previousOf([observed("fast", { default: true })]);
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: true }, { deleting: true, imageVolumes: { ok: true, count: 0 } })], previous));
+  t.is(decision.action.kind, "remove");
+  t.true(of(decision, "fast").releaseFinalizer);
+});
+
+test("stores with different credentials are flagged: glance_store shares the first store's session", (t) => {
+  const decision = decideTarget(
+    observe([observed("fast", { default: true }), observed("slow", {}, { credentials: { ok: true, credentials: credentials("pw-1", "other-user") } })]),
+  );
+  for (const name of ["fast", "slow"]) {
+    t.is(condition(of(decision, name), "CredentialsConsistent").reason, "MixedCredentials");
+    t.is(condition(of(decision, name), "Ready").status, "True");
+  }
+});
+
+test("the ConfigMap is gone but the status remembers a rendered store: rendered again from its spec during an outage", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true }, { statusSaysRendered: true, check: failed("Unreachable") })]));
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
+  t.false(of(decision, "fast").addDeleteEnabled);
+});
+
+test("...but not when Keystone refuses its credentials", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true }, { statusSaysRendered: true, check: failed("AuthFailed") })]));
+  t.is(decision.action.kind, "keep");
+});
+
+test("an object that fails the schema is reported and not rendered", (t) => {
+  const bad = observed("bad", {}, { spec: undefined, specProblem: "spec.volumeType: must not contain line breaks", credentials: undefined, check: undefined });
+  const decision = decideTarget(observe([observed("fast", { default: true }), bad]));
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
+  t.deepEqual([condition(of(decision, "bad"), "Rendered").reason, condition(of(decision, "bad"), "Ready").reason], ["InvalidSpec", "InvalidSpec"]);
+});
+
+test("the same observation always gives the same files, whatever the order of the stores", (t) => {
+  const stores = [observed("a", { default: true }), observed("b"), observed("c"), observed("d")];
+  const first = decideTarget(observe(stores));
+  const second = decideTarget(observe([...stores].reverse()));
+  t.deepEqual(second.action, first.action);
+});
