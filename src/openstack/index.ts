@@ -1,0 +1,39 @@
+/**
+ * The operator's OpenStack client (Keystone v3 and Cinder v3 over undici).
+ * The controller needs `OpenStackClient` (or the `StoreChecker` interface it
+ * implements), the request and result types, and the error classes.
+ */
+export {
+  OpenStackClient,
+  type CinderTarget,
+  type ImageVolumeCountRequest,
+  type ImageVolumeCountResult,
+  type OpenStackClientOptions,
+  type OpenStackEvent,
+  type OpenStackEventKind,
+  type OpenStackObserver,
+  type RoundOptions,
+  type StoreChecker,
+  type StoreCheckRequest,
+  type StoreCheckResult,
+} from "./client.js";
+export {
+  AuthFailedError,
+  EndpointNotFoundError,
+  isOpenStackError,
+  OPENSTACK_ERROR_REASONS,
+  OpenStackError,
+  TimeoutError,
+  UnexpectedError,
+  UnreachableError,
+  VolumeTypeNotAccessibleError,
+  VolumeTypeNotFoundError,
+  type CauseSummary,
+  type OpenStackErrorReason,
+  type OpenStackService,
+} from "./errors.js";
+export { DEFAULT_CATALOG_INFO, findEndpoint, parseCatalogInfo, selectCinderEndpoint, expandEndpointTemplate, type Catalog } from "./catalog.js";
+export { DEFAULT_HTTP_RETRIES } from "./backoff.js";
+export { createDefaultDispatcher, type DispatcherFactory, type DispatcherRequest, type TlsSettings } from "./http.js";
+export type { CinderVolume, VolumeTypeInfo } from "./cinder.js";
+export { imageVolumesOfType, isImageVolumeName, type ImageVolume, type VolumeTypeRef } from "./volumes.js";

@@ -1,0 +1,44 @@
+import type { CinderVolume } from "./cinder.js";
+
+/** glance_store names the volume of image `<id>` `image-<id>`; image ids are UUIDs. */
+const IMAGE_VOLUME_NAME = /^image-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isImageVolumeName(name: string | null | undefined): boolean {
+  return typeof name === "string" && IMAGE_VOLUME_NAME.test(name);
+}
+
+/** The image id an image volume's name carries, or undefined for any other volume. */
+export function imageIdOfVolume(name: string | null | undefined): string | undefined {
+  return isImageVolumeName(name) ? (name as string).slice("image-".length).toLowerCase() : undefined;
+}
+
+export interface ImageVolume {
+  readonly id: string;
+  readonly name: string;
+  readonly imageId: string;
+  readonly status: string;
+  readonly volumeType: string | undefined;
+}
+
+/** Which volumes belong to a store: glance compares the volume's type name with the store's. */
+export interface VolumeTypeRef {
+  readonly name: string;
+  /** Also matched against `volume_type_id` when Cinder returns it (microversion >= 3.63). */
+  readonly id?: string | undefined;
+}
+
+export function volumeHasType(volume: CinderVolume, type: VolumeTypeRef): boolean {
+  if (volume.volume_type === type.name) return true;
+  return type.id !== undefined && volume.volume_type_id === type.id;
+}
+
+/** The image volumes of one type: what still holds images of a store (DESIGN.md rule 4). */
+export function imageVolumesOfType(volumes: readonly CinderVolume[], type: VolumeTypeRef): ImageVolume[] {
+  const result: ImageVolume[] = [];
+  for (const volume of volumes) {
+    const imageId = imageIdOfVolume(volume.name);
+    if (imageId === undefined || !volumeHasType(volume, type)) continue;
+    result.push({ id: volume.id, name: volume.name as string, imageId, status: volume.status, volumeType: volume.volume_type ?? undefined });
+  }
+  return result;
+}
