@@ -1,0 +1,216 @@
+import { readFile } from "node:fs/promises";
+import { connect, createServer as createTcpServer, Socket, type Server } from "node:net";
+import { pipeline, Transform } from "node:stream";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import type { CertificateFiles } from "./certs.js";
+
+/**
+ * A TCP proxy on 127.0.0.1 that puts faults between a client and a real
+ * service: the service stays real, only the path to it misbehaves. The mode
+ * can be switched at any time; tests read the counters to see what reached
+ * the wire.
+ */
+
+export type FaultMode =
+  /** Forward everything unchanged. */
+  | { readonly kind: "pass" }
+  /** Wait `connectMs` before opening the upstream connection, and `chunkMs` before forwarding each chunk (both ways). */
+  | { readonly kind: "delay"; readonly connectMs?: number; readonly chunkMs?: number }
+  /** Accept connections and never answer (a hung server or a black hole after the handshake). */
+  | { readonly kind: "drop" }
+  /** Stop listening: connecting fails with ECONNREFUSED. */
+  | { readonly kind: "refuse" }
+  /** Accept, then reset the connection at once. */
+  | { readonly kind: "reset" };
+
+export interface FaultProxyStats {
+  /** Connections accepted (after the TLS handshake for the TLS variant). */
+  readonly connections: number;
+  /** Connections open now. */
+  readonly active: number;
+  readonly bytesToTarget: number;
+  readonly bytesFromTarget: number;
+  /** TLS handshakes that failed (the client refused the certificate, or spoke plain TCP). */
+  readonly tlsFailures: number;
+}
+
+export interface FaultProxy {
+  readonly port: number;
+  /** http://127.0.0.1:<port>, or https:// for the TLS variant. */
+  readonly url: string;
+  readonly mode: FaultMode;
+  /** Applies to new connections; drop, reset and refuse also cut the open ones (keep-alive must not slip past a fault). */
+  setMode(mode: FaultMode): Promise<void>;
+  stats(): FaultProxyStats;
+  resetStats(): void;
+  /** Cuts every open connection. */
+  closeConnections(): void;
+  close(): Promise<void>;
+}
+
+export interface FaultProxyOptions {
+  readonly listenPort: number;
+  readonly targetPort: number;
+  readonly targetHost?: string;
+  readonly mode?: FaultMode;
+  /** Serve TLS with this certificate and forward plain TCP (a TLS-terminating load balancer). */
+  readonly tls?: CertificateFiles;
+}
+
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const targetHost = options.targetHost ?? "127.0.0.1";
+  const tlsMaterial = options.tls === undefined ? undefined : { cert: await readFile(options.tls.certFile), key: await readFile(options.tls.keyFile) };
+  let mode: FaultMode = options.mode ?? { kind: "pass" };
+  let closed = false;
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0 };
+
+  const later = (ms: number, action: () => void): void => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      action();
+    }, ms);
+    timers.add(timer);
+  };
+
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    // Errors end the connection; the counterpart is destroyed by pipeline or below.
+    socket.on("error", () => {});
+  };
+
+  const chunkDelay = (): number => (mode.kind === "delay" ? (mode.chunkMs ?? 0) : 0);
+
+  const delaying = (count: (bytes: number) => void): Transform =>
+    new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        count(chunk.length);
+        const ms = chunkDelay();
+        if (ms > 0) later(ms, () => callback(null, chunk));
+        else callback(null, chunk);
+      },
+    });
+
+  const forward = (client: Socket): void => {
+    const upstream = connect({ host: targetHost, port: options.targetPort });
+    track(upstream);
+    upstream.once("error", () => client.destroy());
+    upstream.once("connect", () => {
+      // Two pipelines through one duplex, plus the listeners a TLSSocket keeps itself, pass Node's leak warning at 10: they are bounded per connection.
+      client.setMaxListeners(32);
+      upstream.setMaxListeners(32);
+      const done = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      pipeline(client, delaying((n) => (stats.bytesToTarget += n)), upstream, done);
+      pipeline(upstream, delaying((n) => (stats.bytesFromTarget += n)), client, done);
+    });
+  };
+
+  const handle = (client: Socket): void => {
+    track(client);
+    stats.connections++;
+    const current = mode;
+    switch (current.kind) {
+      case "reset":
+        if (typeof (client as Socket & { resetAndDestroy?: () => void }).resetAndDestroy === "function" && !("encrypted" in client)) client.resetAndDestroy();
+        else client.destroy();
+        return;
+      case "drop":
+        // Read and count, so the client's writes succeed, and never answer.
+        client.on("data", (chunk: Buffer) => (stats.bytesToTarget += chunk.length));
+        return;
+      case "refuse":
+        client.destroy();
+        return;
+      case "pass":
+        forward(client);
+        return;
+      case "delay":
+        client.pause();
+        if ((current.connectMs ?? 0) > 0) later(current.connectMs ?? 0, () => (client.destroyed ? undefined : forward(client)));
+        else forward(client);
+        return;
+    }
+  };
+
+  let server: Server;
+  const makeServer = (): Server => {
+    if (tlsMaterial === undefined) {
+      const plain = createTcpServer(handle);
+      return plain;
+    }
+    const secure = createTlsServer({ cert: tlsMaterial.cert, key: tlsMaterial.key }, (socket: TLSSocket) => handle(socket));
+    secure.on("tlsClientError", (_error, socket) => {
+      stats.tlsFailures++;
+      socket.destroy();
+    });
+    // Raw sockets before the handshake: tracked so close() can cut a handshake in progress.
+    secure.on("connection", (socket: Socket) => track(socket));
+    return secure;
+  };
+
+  const listen = async (): Promise<void> => {
+    server = makeServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: "127.0.0.1", port: options.listenPort }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  };
+
+  const stopListening = async (): Promise<void> => {
+    const current = server;
+    if (!current.listening) return;
+    await new Promise<void>((resolve) => current.close(() => resolve()));
+  };
+
+  const closeConnections = (): void => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
+
+  await listen();
+  const scheme = tlsMaterial === undefined ? "http" : "https";
+
+  return {
+    port: options.listenPort,
+    url: `${scheme}://127.0.0.1:${options.listenPort}`,
+    get mode() {
+      return mode;
+    },
+    async setMode(next: FaultMode): Promise<void> {
+      if (closed) throw new Error("the fault proxy is closed");
+      const previous = mode;
+      mode = next;
+      if (next.kind === "drop" || next.kind === "reset" || next.kind === "refuse") closeConnections();
+      if (next.kind === "refuse" && previous.kind !== "refuse") {
+        // close() waits for open connections; they were cut just above.
+        const stopping = stopListening();
+        closeConnections();
+        await stopping;
+      } else if (next.kind !== "refuse" && previous.kind === "refuse") {
+        await listen();
+      }
+    },
+    stats: () => ({ ...stats, active: sockets.size }),
+    resetStats: () => {
+      stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0 };
+    },
+    closeConnections,
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      const stopping = stopListening();
+      closeConnections();
+      await stopping;
+    },
+  };
+}
