@@ -52,8 +52,9 @@ export type ResolvedCredentials = z.infer<typeof ResolvedCredentialsSchema>;
 
 /**
  * A stable identity for a credential set, for caches and de-duplication
- * (one token and one volume-type list per set). It is a hash, so it can be
- * logged and used as a map key without exposing the secret it covers.
+ * (one token and one volume-type list per set), in memory only. It is an
+ * unsalted hash over the password: never log it, write it to a status or
+ * put it in a metric, since a weak password could be guessed back from it.
  */
 export function credentialsKey(credentials: ResolvedCredentials): string {
   const auth = credentials.auth;
