@@ -2,14 +2,20 @@
 import { parseArgs } from "node:util";
 import { runDev } from "./dev.js";
 import { runRender } from "./render.js";
+import { runRun } from "./run.js";
+import { parseDuration } from "./duration.js";
 import { createLogger, LOG_LEVELS } from "../runtime/logger.js";
 
 const USAGE = `Usage: glance-store-operator <command> [options]
 
 Commands:
+  run       Run the operator against a cluster (run --help for its options).
   dev       Start the local development stack (kube-apiserver, etcd, Keystone,
-            Cinder API) on 127.0.0.1 and keep it up until Ctrl-C.
+            Cinder API) on 127.0.0.1, install the CRD and run the operator
+            against it, until Ctrl-C.
             --no-kube, --no-openstack  leave a half out
+            --no-operator              only the stack
+            --recheck-period DURATION  the operator's re-check period (default 30s)
             --state-dir DIR            keep state in DIR (default: a new temp dir)
             --keep-state               do not delete the state dir on exit
   render    Render the Glance config files from GlanceStore and Secret manifests,
@@ -41,18 +47,29 @@ export async function main(argv: readonly string[]): Promise<number> {
             "no-openstack": { type: "boolean", default: false },
             "state-dir": { type: "string" },
             "keep-state": { type: "boolean", default: false },
+            "no-operator": { type: "boolean", default: false },
+            "recheck-period": { type: "string", default: "30s" },
             "log-level": { type: "string", default: "info" },
           },
           strict: true,
         });
         const logger = createLogger({ level: parseLevel(values["log-level"]) });
         await runDev(
-          { kube: !values["no-kube"], openstack: !values["no-openstack"], stateDir: values["state-dir"], keepState: values["keep-state"] },
+          {
+            kube: !values["no-kube"],
+            openstack: !values["no-openstack"],
+            stateDir: values["state-dir"],
+            keepState: values["keep-state"],
+            operator: !values["no-operator"],
+            recheckPeriodMs: parseDuration(values["recheck-period"], "--recheck-period"),
+          },
           logger,
           controller.signal,
         );
         return 0;
       }
+      case "run":
+        return await runRun(rest, controller.signal);
       case "render":
         return await runRender(rest, {
           stdout: (text) => process.stdout.write(text),

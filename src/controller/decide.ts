@@ -1,9 +1,10 @@
 import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js";
-import type { GlanceStoreSpec } from "../api/glancestore.js";
+import { CINDER_DEFAULTS, type GlanceStoreSpec } from "../api/glancestore.js";
 import { ambiguousStoreIdPrefixes } from "../api/store-id.js";
 import type { RenderedStore } from "../render/parse.js";
 import { renderStoresConfig, type RenderedConfig, type StoreToRender } from "../render/render.js";
 import type { DesiredCondition } from "./conditions.js";
+import { FORCE_DELETE_ANNOTATION } from "./naming.js";
 
 /**
  * The decision at the heart of a reconcile, as a pure function: given what
@@ -13,7 +14,6 @@ import type { DesiredCondition } from "./conditions.js";
  * The six rules of DESIGN.md live here, and only here.
  */
 
-export const FORCE_DELETE_ANNOTATION = "glance.stores.dev/force-delete";
 
 /** Result of reading and checking a store's credentials and volume type against OpenStack. */
 export type CheckOutcome =
@@ -23,6 +23,8 @@ export type CheckOutcome =
       /** Condition reason (CamelCase): AuthFailed, EndpointNotFound, Unreachable, Timeout, VolumeTypeNotFound, VolumeTypeNotAccessible, Unexpected. */
       readonly reason: string;
       readonly message: string;
+      /** Keystone accepted the credentials before the check failed further on. */
+      readonly authenticated: boolean;
     };
 
 export type CredentialsOutcome =
@@ -104,7 +106,12 @@ interface Verdict {
   readonly deletionHeld?: DesiredCondition;
 }
 
-export function decideTarget(observation: TargetObservation): TargetDecision {
+export interface DecideOptions {
+  /** The files cannot be written (e.g. a ConfigMap of that name belongs to someone else): keep what is there, and say why. */
+  readonly writeBlocked?: string;
+}
+
+export function decideTarget(observation: TargetObservation, options: DecideOptions = {}): TargetDecision {
   const ordered = [...observation.stores].sort(olderFirst);
   const previousById = new Map((observation.previous ?? []).map((store) => [store.storeId, store]));
   const conflicts = findConflicts(ordered, observation.target);
@@ -137,6 +144,8 @@ export function decideTarget(observation: TargetObservation): TargetDecision {
     keptReason = observation.previous?.length
       ? "no store of the target can be rendered now; Glance keeps its last configuration"
       : "no store of the target can be rendered yet";
+  } else if (options.writeBlocked !== undefined) {
+    keptReason = options.writeBlocked;
   } else if (defaultWinner === undefined) {
     keptReason = `no store of target ${observation.target} that can be rendered is marked default (spec.default: true): Glance keeps its last configuration`;
   } else {
@@ -303,11 +312,9 @@ function storeDecision(
     const check = store.check;
     if (check === undefined) return { type: "CredentialsValid", status: "Unknown", reason: "NotChecked", message: "not checked against Keystone yet" };
     if (check.ok) return { type: "CredentialsValid", status: "True", reason: "Authenticated", message: "Keystone accepted the credentials" };
+    if (check.authenticated) return { type: "CredentialsValid", status: "True", reason: "Authenticated", message: "Keystone accepted the credentials" };
     if (check.reason === "AuthFailed") return { type: "CredentialsValid", status: "False", reason: "AuthFailed", message: check.message };
-    if (check.reason === "Unreachable" || check.reason === "Timeout" || check.reason === "Unexpected") {
-      return { type: "CredentialsValid", status: "Unknown", reason: check.reason, message: check.message };
-    }
-    return { type: "CredentialsValid", status: "True", reason: "Authenticated", message: "Keystone accepted the credentials" };
+    return { type: "CredentialsValid", status: "Unknown", reason: check.reason, message: `Keystone could not be asked: ${check.message}` };
   })();
   conditions.push(credentialsCondition);
 
@@ -390,6 +397,20 @@ function storeDecision(
     });
   } else if (rendered) {
     conditions.push({ type: "CredentialsConsistent", status: "True", reason: "SharedCredentials", message: "every store of the target uses the same credentials, as glance_store's shared Cinder session requires" });
+  }
+
+  // glance_store uses its service credentials' session for Cinder: these two options then only serve legacy location updates.
+  const ignored = [
+    ...(store.spec !== undefined && store.spec.catalogInfo !== CINDER_DEFAULTS.catalogInfo ? ["catalogInfo"] : []),
+    ...(store.spec?.endpointTemplate !== undefined ? ["endpointTemplate"] : []),
+  ];
+  if (ignored.length > 0) {
+    conditions.push({
+      type: "OptionsEffective",
+      status: "False",
+      reason: "IgnoredWithServiceCredentials",
+      message: `${ignored.join(" and ")} ${ignored.length > 1 ? "are" : "is"} ignored by glance_store when cinder_store_* credentials are set (always with this API): it reaches Cinder through the public volumev3 endpoint of regionName, and so does the operator's check; ${ignored.length > 1 ? "they serve" : "it serves"} only to update legacy image locations`,
+    });
   }
 
   const volumeType = check?.ok === true ? { id: check.volumeType.id, name: check.volumeType.name } : store.spec?.volumeType !== undefined ? { name: store.spec.volumeType } : undefined;

@@ -11,7 +11,12 @@ function credentials(password = "pw-1", username = "glance"): ResolvedCredential
 }
 
 const found = (name: string): CheckOutcome => ({ ok: true, volumeType: { id: `id-${name}`, name }, resolvedDefault: false });
-const failed = (reason: string): CheckOutcome => ({ ok: false, reason, message: `${reason} happened` });
+const failed = (reason: string): CheckOutcome => ({
+  ok: false,
+  reason,
+  message: `${reason} happened`,
+  authenticated: reason === "VolumeTypeNotFound" || reason === "VolumeTypeNotAccessible" || reason === "EndpointNotFound",
+});
 
 let clock = 0;
 function observed(name: string, spec: Partial<GlanceStoreSpecInput> = {}, overrides: Partial<ObservedStore> = {}): ObservedStore {
@@ -282,4 +287,25 @@ test("the same observation always gives the same files, whatever the order of th
   const first = decideTarget(observe(stores));
   const second = decideTarget(observe([...stores].reverse()));
   t.deepEqual(second.action, first.action);
+});
+
+test("files that cannot be written keep the current ones, and the stores that would be new say why", (t) => {
+  const previous = previousOf([observed("fast", { default: true })]);
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("slow")], previous), { writeBlocked: "ConfigMap x is not ours" });
+  t.is(decision.action.kind, "keep");
+  t.true(of(decision, "fast").rendered);
+  t.false(of(decision, "slow").rendered);
+  t.regex(condition(of(decision, "slow"), "Rendered").message, /ConfigMap x is not ours/);
+});
+
+test("catalogInfo and endpointTemplate that glance_store ignores with service credentials are flagged", (t) => {
+  const decision = decideTarget(
+    observe([observed("fast", { default: true, catalogInfo: "volumev3:cinder:internalURL", endpointTemplate: "https://cinder.example.com/v3/%(tenant)s" }), observed("slow")]),
+  );
+  const flagged = condition(of(decision, "fast"), "OptionsEffective");
+  t.is(flagged.reason, "IgnoredWithServiceCredentials");
+  t.regex(flagged.message, /catalogInfo and endpointTemplate are ignored/);
+  t.false(of(decision, "slow").conditions.some((c) => c.type === "OptionsEffective"));
+  t.is(condition(of(decision, "fast"), "Ready").status, "True");
 });

@@ -1,0 +1,131 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { runOperator, type Address } from "../controller/operator.js";
+import { createLogger, LOG_LEVELS } from "../runtime/logger.js";
+import { parseDuration } from "./duration.js";
+
+export const RUN_USAGE = `Usage: glance-store-operator run [options]
+
+Runs the operator: watches GlanceStores, checks them against Keystone and
+Cinder, renders <target>-stores and <target>-stores-credentials, rolls
+opted-in workloads, and writes each store's status.
+
+Options (each also read from the environment variable in brackets):
+  --kubeconfig PATH              kubeconfig to use [KUBECONFIG]; default ~/.kube/config,
+                                 else the in-cluster service account
+  --namespaces A,B               namespaces to watch [GSO_NAMESPACES]; default all
+  --recheck-period DURATION      re-check every target against OpenStack this often
+                                 [GSO_RECHECK_PERIOD] (default 5m)
+  --concurrency N                targets reconciled at once [GSO_CONCURRENCY] (default 4)
+  --log-level LEVEL              ${LOG_LEVELS.join(", ")} [GSO_LOG_LEVEL] (default info)
+  --metrics-address HOST:PORT    Prometheus /metrics; "off" disables [GSO_METRICS_ADDRESS]
+                                 (default 127.0.0.1:8080)
+  --health-address HOST:PORT     /healthz and /readyz; "off" disables [GSO_HEALTH_ADDRESS]
+                                 (default 127.0.0.1:8081)
+  --leader-elect true|false      elect one active replica on a Lease [GSO_LEADER_ELECT]
+                                 (default false; the Helm chart turns it on)
+  --leader-election-namespace NS namespace of the Lease [GSO_LEADER_ELECTION_NAMESPACE]
+                                 (default: the pod's namespace, else "default")
+  --leader-election-id NAME      name of the Lease [GSO_LEADER_ELECTION_ID] (default glance-store-operator)
+  --lease-duration DURATION      (default 15s)   --renew-deadline DURATION (default 10s)
+  --retry-period DURATION        (default 2s)
+`;
+
+const OPTIONS = {
+  kubeconfig: { type: "string", env: "KUBECONFIG" },
+  namespaces: { type: "string", env: "GSO_NAMESPACES" },
+  "recheck-period": { type: "string", env: "GSO_RECHECK_PERIOD", default: "5m" },
+  concurrency: { type: "string", env: "GSO_CONCURRENCY", default: "4" },
+  "log-level": { type: "string", env: "GSO_LOG_LEVEL", default: "info" },
+  "metrics-address": { type: "string", env: "GSO_METRICS_ADDRESS", default: "127.0.0.1:8080" },
+  "health-address": { type: "string", env: "GSO_HEALTH_ADDRESS", default: "127.0.0.1:8081" },
+  "leader-elect": { type: "string", env: "GSO_LEADER_ELECT", default: "false" },
+  "leader-election-namespace": { type: "string", env: "GSO_LEADER_ELECTION_NAMESPACE" },
+  "leader-election-id": { type: "string", env: "GSO_LEADER_ELECTION_ID", default: "glance-store-operator" },
+  "lease-duration": { type: "string", env: "GSO_LEASE_DURATION", default: "15s" },
+  "renew-deadline": { type: "string", env: "GSO_RENEW_DEADLINE", default: "10s" },
+  "retry-period": { type: "string", env: "GSO_RETRY_PERIOD", default: "2s" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+type RunFlags = { -readonly [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+
+/** Flags win over environment variables, which win over defaults. Pure apart from reading `env`. */
+export function resolveRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv): RunFlags {
+  const parseOptions = Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type, ...("short" in o ? { short: o.short } : {}) }]));
+  const { values } = parseArgs({ args: [...argv], options: parseOptions as never, strict: true, allowPositionals: false });
+  const flags: Record<string, string | boolean | undefined> = {};
+  for (const [name, option] of Object.entries(OPTIONS)) {
+    const given = (values as Record<string, string | boolean | undefined>)[name];
+    const fromEnv = "env" in option ? env[option.env] : undefined;
+    flags[name] = given ?? (fromEnv !== undefined && fromEnv !== "" ? fromEnv : "default" in option ? option.default : undefined);
+  }
+  return flags as RunFlags;
+}
+
+export function parseAddress(text: string, flag: string): Address | undefined {
+  if (text === "off") return undefined;
+  const match = /^(.*):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new Error(`${flag} ${JSON.stringify(text)} is not HOST:PORT (or "off"), e.g. 0.0.0.0:8080`);
+  return { host: match[1] === "" ? "0.0.0.0" : (match[1] as string), port };
+}
+
+function parseBoolean(text: string, flag: string): boolean {
+  if (text === "true" || text === "false") return text === "true";
+  throw new Error(`${flag} ${JSON.stringify(text)} must be true or false`);
+}
+
+function inClusterNamespace(): string | undefined {
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runRun(argv: readonly string[], signal: AbortSignal): Promise<number> {
+  const flags = resolveRunFlags(argv, process.env);
+  if (flags.help) {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  const level = flags["log-level"] as string;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Error(`--log-level ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(", ")}`);
+  const logger = createLogger({ level: level as (typeof LOG_LEVELS)[number] });
+  const concurrency = Number(flags.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency ${JSON.stringify(flags.concurrency)} must be a positive integer`);
+
+  const kubeConfig = new KubeConfig();
+  if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  const namespaces = (flags.namespaces ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
+  const leaderElect = parseBoolean(flags["leader-elect"] as string, "--leader-elect");
+
+  await runOperator(
+    {
+      kubeConfig,
+      namespaces,
+      recheckPeriodMs: parseDuration(flags["recheck-period"] as string, "--recheck-period"),
+      concurrency,
+      logger,
+      metricsAddress: parseAddress(flags["metrics-address"] as string, "--metrics-address"),
+      healthAddress: parseAddress(flags["health-address"] as string, "--health-address"),
+      leaderElection: leaderElect
+        ? {
+            enabled: true,
+            namespace: flags["leader-election-namespace"] ?? inClusterNamespace() ?? "default",
+            name: flags["leader-election-id"] as string,
+            timing: {
+              leaseDurationMs: parseDuration(flags["lease-duration"] as string, "--lease-duration"),
+              renewDeadlineMs: parseDuration(flags["renew-deadline"] as string, "--renew-deadline"),
+              retryPeriodMs: parseDuration(flags["retry-period"] as string, "--retry-period"),
+            },
+          }
+        : { enabled: false },
+    },
+    signal,
+  );
+  return 0;
+}

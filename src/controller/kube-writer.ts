@@ -1,0 +1,164 @@
+import { randomBytes } from "node:crypto";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  V1MicroTime,
+  type V1ConfigMap,
+  type V1OwnerReference,
+  type V1Secret,
+} from "@kubernetes/client-node";
+import { GLANCE_STORE_GROUP, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../api/glancestore.js";
+import { apiStatusOf, withSignal } from "../runtime/kube-request-options.js";
+import { REPORTING_CONTROLLER } from "./naming.js";
+
+/**
+ * Every write the reconcile makes to Kubernetes, behind one small
+ * interface so the reconcile can be read as a sequence of intents. The
+ * implementation is client-node's typed API; each call has a deadline.
+ */
+export interface KubeWriter {
+  /** Creates the object, or replaces it when `resourceVersion` is given (optimistic concurrency). Returns the stored object. */
+  putConfigMap(object: V1ConfigMap, resourceVersion: string | undefined): Promise<V1ConfigMap>;
+  putSecret(object: V1Secret, resourceVersion: string | undefined): Promise<V1Secret>;
+  deleteConfigMap(namespace: string, name: string): Promise<void>;
+  deleteSecret(namespace: string, name: string): Promise<void>;
+  /** JSON merge patch of a GlanceStore's status subresource. */
+  patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  /** Sets a GlanceStore's finalizers; fails with a conflict if the object changed since `resourceVersion`. */
+  setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void>;
+  /** Sets one annotation on the pod template of a Deployment or StatefulSet. */
+  annotatePodTemplate(kind: "Deployment" | "StatefulSet", namespace: string, name: string, key: string, value: string): Promise<void>;
+  emitEvent(event: StoreEvent): Promise<void>;
+}
+
+export interface StoreEvent {
+  readonly namespace: string;
+  readonly regarding: { readonly name: string; readonly uid: string };
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly note: string;
+  readonly action: string;
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+const mergePatch = (): ReturnType<typeof setHeaderOptions> =>
+  setHeaderOptions("Content-Type", PatchStrategy.MergePatch, withSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS)));
+const deadline = (): ReturnType<typeof withSignal> => withSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+
+export class ClientNodeKubeWriter implements KubeWriter {
+  readonly #core: CoreV1Api;
+  readonly #apps: AppsV1Api;
+  readonly #custom: CustomObjectsApi;
+  readonly #events: EventsV1Api;
+  readonly #reportingInstance: string;
+  readonly #now: () => Date;
+
+  constructor(kubeConfig: KubeConfig, options: { reportingInstance: string; now?: () => Date }) {
+    this.#core = kubeConfig.makeApiClient(CoreV1Api);
+    this.#apps = kubeConfig.makeApiClient(AppsV1Api);
+    this.#custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#events = kubeConfig.makeApiClient(EventsV1Api);
+    this.#reportingInstance = options.reportingInstance;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  async putConfigMap(object: V1ConfigMap, resourceVersion: string | undefined): Promise<V1ConfigMap> {
+    const namespace = object.metadata?.namespace ?? "";
+    const name = object.metadata?.name ?? "";
+    if (resourceVersion === undefined) return this.#core.createNamespacedConfigMap({ namespace, body: object }, deadline());
+    return this.#core.replaceNamespacedConfigMap({ namespace, name, body: { ...object, metadata: { ...object.metadata, resourceVersion } } }, deadline());
+  }
+
+  async putSecret(object: V1Secret, resourceVersion: string | undefined): Promise<V1Secret> {
+    const namespace = object.metadata?.namespace ?? "";
+    const name = object.metadata?.name ?? "";
+    if (resourceVersion === undefined) return this.#core.createNamespacedSecret({ namespace, body: object }, deadline());
+    return this.#core.replaceNamespacedSecret({ namespace, name, body: { ...object, metadata: { ...object.metadata, resourceVersion } } }, deadline());
+  }
+
+  async deleteConfigMap(namespace: string, name: string): Promise<void> {
+    await ignoreNotFound(this.#core.deleteNamespacedConfigMap({ namespace, name }, deadline()));
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    await ignoreNotFound(this.#core.deleteNamespacedSecret({ namespace, name }, deadline()));
+  }
+
+  async patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+    await this.#custom.patchNamespacedCustomObjectStatus(
+      { group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_PLURAL, namespace, name, body: { status } },
+      mergePatch(),
+    );
+  }
+
+  async setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void> {
+    await this.#custom.patchNamespacedCustomObject(
+      {
+        group: GLANCE_STORE_GROUP,
+        version: GLANCE_STORE_VERSION,
+        plural: GLANCE_STORE_PLURAL,
+        namespace,
+        name,
+        body: { metadata: { finalizers: [...finalizers], ...(resourceVersion === undefined ? {} : { resourceVersion }) } },
+      },
+      mergePatch(),
+    );
+  }
+
+  async annotatePodTemplate(kind: "Deployment" | "StatefulSet", namespace: string, name: string, key: string, value: string): Promise<void> {
+    const body = { spec: { template: { metadata: { annotations: { [key]: value } } } } };
+    if (kind === "Deployment") await this.#apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch());
+    else await this.#apps.patchNamespacedStatefulSet({ namespace, name, body }, mergePatch());
+  }
+
+  async emitEvent(event: StoreEvent): Promise<void> {
+    const now = this.#now();
+    await this.#events.createNamespacedEvent(
+      {
+        namespace: event.namespace,
+        body: {
+          // As client-go's recorder names them: the object's name and the time in hex nanoseconds, plus a random tail.
+          metadata: { name: `${event.regarding.name}.${(BigInt(now.getTime()) * 1_000_000n).toString(16)}${randomBytes(2).toString("hex")}`, namespace: event.namespace },
+          // MicroTime: the apiserver wants six fractional digits, which this subclass writes.
+          eventTime: new V1MicroTime(now.getTime()),
+          reportingController: REPORTING_CONTROLLER,
+          reportingInstance: this.#reportingInstance,
+          action: event.action,
+          reason: event.reason,
+          // The apiserver refuses notes over 1 kB.
+          note: event.note.length > 1000 ? `${event.note.slice(0, 997)}...` : event.note,
+          type: event.type,
+          regarding: { apiVersion: `${GLANCE_STORE_GROUP}/${GLANCE_STORE_VERSION}`, kind: "GlanceStore", namespace: event.namespace, name: event.regarding.name, uid: event.regarding.uid },
+        },
+      },
+      deadline(),
+    );
+  }
+}
+
+async function ignoreNotFound(call: Promise<unknown>): Promise<void> {
+  try {
+    await call;
+  } catch (error) {
+    if (apiStatusOf(error) !== 404) throw error;
+  }
+}
+
+/** Owner references of a target's files: every store of the target, none of them the controller. */
+export function ownerReferencesOf(stores: readonly { name: string; uid: string }[]): V1OwnerReference[] {
+  return [...stores]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((store) => ({
+      apiVersion: `${GLANCE_STORE_GROUP}/${GLANCE_STORE_VERSION}`,
+      kind: "GlanceStore",
+      name: store.name,
+      uid: store.uid,
+      controller: false,
+      blockOwnerDeletion: false,
+    }));
+}

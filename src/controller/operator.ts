@@ -1,0 +1,217 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { CoordinationV1Api, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Secret, type V1StatefulSet } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { Registry } from "prom-client";
+import { GLANCE_STORE_GROUP, GLANCE_STORE_KIND, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../api/glancestore.js";
+import { OpenStackClient, type StoreChecker } from "../openstack/index.js";
+import { systemClock, type Clock } from "../runtime/clock.js";
+import { informersLive, informersSynced, leadership, startHttpEndpoints, type HealthCheck, type RunningServer } from "../runtime/health-server.js";
+import { DEFAULT_LEADER_ELECTION_TIMING, LeaderElector, type LeaderElectionTiming } from "../runtime/leader-election.js";
+import { OperatorMetrics } from "../runtime/metrics.js";
+import { runShutdown, type ShutdownReport } from "../runtime/shutdown.js";
+import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRETS, STATEFUL_SETS } from "./informers/resources.js";
+import { Informer } from "./informers/informer.js";
+import { ClientNodeKubeWriter, type KubeWriter } from "./kube-writer.js";
+import { OWNED_SELECTOR } from "./naming.js";
+import { readStoreObject, type GlanceStoreObject } from "./observe.js";
+import { TargetReconciler } from "./reconciler.js";
+import { targetsOfConfigMap, targetsOfSecret, targetsOfStoreChange, targetsOfWorkload } from "./triggers.js";
+import { WorkQueue } from "./workqueue.js";
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface OperatorOptions {
+  readonly kubeConfig: KubeConfig;
+  /** Namespaces to watch; empty: all. */
+  readonly namespaces: readonly string[];
+  readonly recheckPeriodMs: number;
+  readonly concurrency: number;
+  readonly logger: Logger;
+  readonly metricsAddress: Address | undefined;
+  readonly healthAddress: Address | undefined;
+  readonly leaderElection:
+    | { readonly enabled: false }
+    | { readonly enabled: true; readonly namespace: string; readonly name: string; readonly timing?: Partial<LeaderElectionTiming> };
+  /** Identity in the Lease and in events; default: pod name (POD_NAME) or host name, plus a random suffix. */
+  readonly identity?: string;
+  readonly registry?: Registry;
+  readonly checker?: StoreChecker;
+  readonly writer?: KubeWriter;
+  readonly clock?: Clock;
+  /** Called once the HTTP endpoints listen (tests read the bound ports). */
+  readonly onListening?: (servers: { metrics?: RunningServer; health?: RunningServer }) => void;
+}
+
+/**
+ * The operator process: informers on every replica (so a standby's cache
+ * is warm), the work queue and reconciles only on the Lease holder, HTTP
+ * endpoints, and a graceful shutdown when `signal` aborts: stop informers,
+ * drain the queue, release the Lease, close the servers.
+ * Resolves with the shutdown report; rejects if it cannot start at all.
+ */
+export async function runOperator(options: OperatorOptions, signal: AbortSignal): Promise<ShutdownReport> {
+  const { kubeConfig, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const registry = options.registry ?? new Registry();
+  const metrics = new OperatorMetrics(registry, { processMetrics: options.registry === undefined });
+  const identity = options.identity ?? `${process.env["POD_NAME"] ?? hostname()}_${randomBytes(4).toString("hex")}`;
+  const checker = options.checker ?? new OpenStackClient({ logger: logger.child({ component: "openstack" }), observer: metrics.observeOpenStackRequest });
+  const writer = options.writer ?? new ClientNodeKubeWriter(kubeConfig, { reportingInstance: identity });
+
+  const common = { kubeConfig, logger, metrics, clock, namespaces: options.namespaces };
+  const stores = new Informer<GlanceStoreObject>({
+    ...common,
+    type: customResourceType<GlanceStoreObject>({ group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_PLURAL, kind: GLANCE_STORE_KIND }),
+  });
+  const secrets = new Informer<V1Secret>({ ...common, type: SECRETS });
+  const configMaps = new Informer<V1ConfigMap>({ ...common, type: CONFIG_MAPS, labelSelector: OWNED_SELECTOR });
+  const deployments = new Informer<V1Deployment>({ ...common, type: DEPLOYMENTS });
+  const statefulSets = new Informer<V1StatefulSet>({ ...common, type: STATEFUL_SETS });
+  const informers = [stores, secrets, configMaps, deployments, statefulSets];
+
+  const reconciler = new TargetReconciler({
+    caches: { stores, secrets, configMaps, deployments, statefulSets },
+    writer,
+    checker,
+    clock,
+    logger: logger.child({ component: "reconciler" }),
+    metrics,
+    recheckPeriodMs: options.recheckPeriodMs,
+  });
+
+  // The queue exists only while this replica leads; events before that only warm the caches.
+  let queue: WorkQueue | undefined;
+  const enqueue = (keys: Iterable<string>): void => {
+    if (queue === undefined) return;
+    for (const key of keys) queue.add(key);
+  };
+  const storeObjects = (namespace: string) => stores.list(namespace).map(readStoreObject);
+  stores.addHandlers({
+    add: (object) => enqueue(targetsOfStoreChange(undefined, object)),
+    update: (old, object) => enqueue(targetsOfStoreChange(old, object)),
+    delete: (object) => enqueue(targetsOfStoreChange(undefined, object)),
+  });
+  const onSecret = (object: V1Secret, old?: V1Secret): void => enqueue(targetsOfSecret(object, old, storeObjects));
+  secrets.addHandlers({ add: (o) => onSecret(o), update: (old, o) => onSecret(o, old), delete: (o) => onSecret(o) });
+  const onConfigMap = (object: V1ConfigMap): void => enqueue(targetsOfConfigMap(object));
+  configMaps.addHandlers({ add: onConfigMap, update: (_old, o) => onConfigMap(o), delete: onConfigMap });
+  for (const informer of [deployments, statefulSets] as Informer<V1Deployment | V1StatefulSet>[]) {
+    informer.addHandlers({
+      add: (o) => enqueue(targetsOfWorkload(undefined, o)),
+      update: (old, o) => enqueue(targetsOfWorkload(old, o)),
+    });
+  }
+
+  const servers: { metrics?: RunningServer; health?: RunningServer } = {};
+  let elector: LeaderElector | undefined;
+  const electionAbort = new AbortController();
+
+  const lead = async (leaderSignal: AbortSignal): Promise<void> => {
+    logger.info({ identity }, "leading: starting reconciles");
+    const workQueue = new WorkQueue({
+      handler: (key, context) => reconciler.reconcile(key, context.signal),
+      concurrency: options.concurrency,
+      clock,
+      metrics,
+      logger: logger.child({ component: "workqueue" }),
+    });
+    queue = workQueue;
+    // Level-triggered: every target the cache knows is reconciled once on taking over.
+    const all = new Set<string>();
+    for (const object of stores.list()) for (const key of targetsOfStoreChange(undefined, object)) all.add(key);
+    enqueue(all);
+    await new Promise<void>((resolve) => {
+      if (leaderSignal.aborted) resolve();
+      else leaderSignal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    queue = undefined;
+    const drained = await workQueue.shutDown({ deadlineMs: 20_000 });
+    logger.info({ drained: drained.drained, abandoned: drained.abandoned }, "stopped reconciling");
+  };
+
+  let leaderRun: Promise<void> = Promise.resolve();
+  const leaderAbort = new AbortController();
+  const stopLeading = async (): Promise<void> => {
+    electionAbort.abort(new Error("shutting down"));
+    leaderAbort.abort(new Error("shutting down"));
+    await leaderRun;
+  };
+  const shutDown = (): Promise<ShutdownReport> =>
+    runShutdown(
+      [
+        { name: "stop informers", run: () => Promise.all(informers.map((informer) => informer.stop())), timeoutMs: 5_000 },
+        // The elector releases the Lease once its run ends, after the queue drained.
+        { name: "drain work queue and release the Lease", run: () => stopLeading(), timeoutMs: 20_000 },
+        { name: "close OpenStack connections", run: () => checker.close(), timeoutMs: 2_000 },
+        { name: "close servers", run: () => Promise.all([servers.metrics?.close(1_000), servers.health?.close(1_000)]), timeoutMs: 3_000 },
+      ],
+      { logger, clock },
+    );
+
+  try {
+    for (const informer of informers) informer.start();
+    const checks = healthChecks(informers as Informer<KubernetesObject>[], () => elector);
+    if (options.metricsAddress) servers.metrics = await startHttpEndpoints({ ...options.metricsAddress, registry, logger });
+    if (options.healthAddress) servers.health = await startHttpEndpoints({ ...options.healthAddress, liveness: checks.liveness, readiness: checks.readiness, logger });
+    options.onListening?.(servers);
+    await Promise.all(informers.map((informer) => informer.waitForSync(signal)));
+  } catch (error) {
+    const report = await shutDown();
+    if (signal.aborted) return report;
+    throw error;
+  }
+  logger.info({ namespaces: options.namespaces.length === 0 ? "all" : options.namespaces, identity }, "caches synced");
+
+  if (options.leaderElection.enabled) {
+    elector = new LeaderElector({
+      api: kubeConfig.makeApiClient(CoordinationV1Api),
+      namespace: options.leaderElection.namespace,
+      name: options.leaderElection.name,
+      identity,
+      timing: { ...DEFAULT_LEADER_ELECTION_TIMING, ...options.leaderElection.timing },
+      logger: logger.child({ component: "leader-election" }),
+      clock,
+      metrics,
+      onStartedLeading: (leaderSignal) => lead(leaderSignal),
+      onNewLeader: (leader) => logger.info({ leader }, "leader observed"),
+    });
+    leaderRun = elector.run(electionAbort.signal);
+  } else {
+    metrics.setLeader(true);
+    leaderRun = lead(leaderAbort.signal);
+  }
+
+  const stopRequested = new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  const leadershipEnded = leaderRun.then(
+    () => "ended" as const,
+    (error: unknown) => {
+      logger.error({ err: error }, "leader election failed");
+      return "ended" as const;
+    },
+  );
+  const why = await Promise.race([stopRequested.then(() => "stop" as const), leadershipEnded]);
+  const report = await shutDown();
+  if (why === "ended" && !signal.aborted) {
+    // As controller-runtime does: a replica that lost the Lease exits and restarts as a standby.
+    throw new Error("lost the leader election Lease; exiting so that this replica restarts as a standby");
+  }
+  return report;
+}
+
+function healthChecks(informers: readonly Informer<KubernetesObject>[], elector: () => LeaderElector | undefined): { liveness: HealthCheck[]; readiness: HealthCheck[] } {
+  const leaderCheck: HealthCheck = {
+    name: "leader-election",
+    check: () => {
+      const current = elector();
+      return current === undefined ? { ok: true, detail: "leader election off or not started" } : leadership(current).check();
+    },
+  };
+  return { liveness: [informersLive(informers)], readiness: [informersSynced(informers), leaderCheck] };
+}
