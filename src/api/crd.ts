@@ -19,6 +19,7 @@ import {
 
 /** Where the generated CRD is committed, relative to the repository root. */
 export const CRD_FILE = "crds/glancestore.yaml";
+export const CHART_CRD_FILE = "charts/glance-store-operator/crds/glancestore.yaml";
 
 type JsonSchema = { [key: string]: unknown };
 

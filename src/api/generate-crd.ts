@@ -7,22 +7,25 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { CRD_FILE, glanceStoreCrdYaml } from "./crd.js";
+import { CHART_CRD_FILE, CRD_FILE, glanceStoreCrdYaml } from "./crd.js";
 
 const { values } = parseArgs({
   options: { check: { type: "boolean", default: false }, root: { type: "string", default: process.cwd() } },
   strict: true,
 });
-const path = resolve(values.root, CRD_FILE);
 const generated = glanceStoreCrdYaml();
-if (values.check) {
-  const committed = await readFile(path, "utf8").catch(() => "");
-  if (committed !== generated) {
-    process.stderr.write(`${path} differs from the zod schemas: run \`node dist/src/api/generate-crd.js\` and commit the result\n`);
-    process.exitCode = 1;
+// The chart carries the same file in its crds/ folder, for `helm install`.
+for (const file of [CRD_FILE, CHART_CRD_FILE]) {
+  const path = resolve(values.root, file);
+  if (values.check) {
+    const committed = await readFile(path, "utf8").catch(() => "");
+    if (committed !== generated) {
+      process.stderr.write(`${path} differs from the zod schemas: run \`node dist/src/api/generate-crd.js\` and commit the result\n`);
+      process.exitCode = 1;
+    }
+  } else {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, generated);
+    process.stdout.write(`wrote ${path}\n`);
   }
-} else {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, generated);
-  process.stdout.write(`wrote ${path}\n`);
 }

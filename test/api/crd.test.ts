@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parse } from "yaml";
-import { CRD_FILE, glanceStoreCrd, glanceStoreCrdYaml } from "../../src/api/crd.js";
+import { CHART_CRD_FILE, CRD_FILE, glanceStoreCrd, glanceStoreCrdYaml } from "../../src/api/crd.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -12,6 +12,7 @@ test("the committed CRD is exactly what the zod schemas generate", async (t) => 
   const committed = await readFile(`${ROOT}${CRD_FILE}`, "utf8");
   t.is(committed, glanceStoreCrdYaml(), "run `node dist/src/api/generate-crd.js` and commit crds/glancestore.yaml");
   t.deepEqual(parse(committed), glanceStoreCrd());
+  t.is(await readFile(`${ROOT}${CHART_CRD_FILE}`, "utf8"), committed, "the Helm chart's crds/ must carry the same CRD");
 });
 
 test("generate-crd --check agrees, as CI would run it", async (t) => {
