@@ -27,6 +27,12 @@ export interface KubeCluster {
   stopApiserver(): Promise<void>;
   /** Starts kube-apiserver again on the same port with the same etcd; resolves once /readyz answers ok. */
   startApiserver(): Promise<void>;
+  /**
+   * A kubeconfig that authenticates as `user` (and `groups`) with a client
+   * certificate, and is authorized by RBAC only: e.g.
+   * `system:serviceaccount:<namespace>:<name>` to act as a ServiceAccount.
+   */
+  kubeconfigFor(user: string, groups?: readonly string[]): Promise<string>;
   /** Runs the real kubectl against this cluster. Rejects on a non-zero exit unless `allowFailure`. */
   kubectl(args: readonly string[], options?: { input?: string; allowFailure?: boolean }): Promise<CommandResult>;
   /** Runs the real helm against this cluster. */
@@ -116,20 +122,31 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
   });
   let apiserver = launchApiserver();
 
+  const writeKubeconfig = async (path: string, user: string, cert: Buffer, key: Buffer): Promise<void> => {
+    await writeFile(
+      path,
+      stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "dev", cluster: { server, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
+        users: [{ name: user, user: { "client-certificate-data": cert.toString("base64"), "client-key-data": key.toString("base64") } }],
+        contexts: [{ name: "dev", context: { cluster: "dev", user, namespace: "default" } }],
+        "current-context": "dev",
+      }),
+      { mode: 0o600 },
+    );
+  };
   const kubeconfigPath = join(directory, "kubeconfig");
   const [adminCert, adminKey] = await Promise.all([readFile(admin.certFile), readFile(admin.keyFile)]);
-  await writeFile(
-    kubeconfigPath,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "dev", cluster: { server, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
-      users: [{ name: "dev-admin", user: { "client-certificate-data": adminCert.toString("base64"), "client-key-data": adminKey.toString("base64") } }],
-      contexts: [{ name: "dev", context: { cluster: "dev", user: "dev-admin", namespace: "default" } }],
-      "current-context": "dev",
-    }),
-    { mode: 0o600 },
-  );
+  await writeKubeconfig(kubeconfigPath, "dev-admin", adminCert, adminKey);
+  let issued = 0;
+  const kubeconfigFor = async (user: string, groups: readonly string[] = []): Promise<string> => {
+    issued += 1;
+    const files = await issueCertificate(pki, ca, { name: `user-${issued}`, commonName: user, organizations: groups, usage: "client" });
+    const path = join(directory, `kubeconfig-user-${issued}`);
+    await writeKubeconfig(path, user, await readFile(files.certFile), await readFile(files.keyFile));
+    return path;
+  };
 
   const waitUntilReady = async (): Promise<void> => {
     const dispatcher = new Agent({ connect: { ca: ca.certPem, cert: adminCert, key: adminKey } });
@@ -162,6 +179,7 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
   return {
     server,
     kubeconfigPath,
+    kubeconfigFor,
     caPem: ca.certPem,
     kubectlPath: binaries.kubectl,
     helmPath: binaries.helm,

@@ -1,0 +1,144 @@
+/**
+ * The operator against the real stack: stores become Ready and rendered,
+ * a real glance-api runs from what it rendered, and what must not be
+ * rendered is not. Each test uses a target of its own, so they share one
+ * stack and one operator without seeing each other's stores.
+ */
+import test from "ava";
+import { condition, E2E, isReady, NAMESPACE, unique, type OperatorProcess } from "./support.js";
+
+let e2e: E2E;
+let operator: OperatorProcess;
+
+test.before(async () => {
+  e2e = await E2E.start();
+  operator = await e2e.startOperator({ recheckPeriod: "5s" });
+});
+
+test.after.always(async () => {
+  await e2e?.stop();
+});
+
+test.serial("two stores become Ready, and a real glance-api started from the rendered files lists exactly them", async (t) => {
+  const fast = await e2e.openstack.admin.createVolumeType(unique("glance-fast"));
+  const slow = await e2e.openstack.admin.createVolumeType(unique("glance-slow"));
+  await e2e.apply(e2e.store("fast", { volumeType: fast.name, default: true, description: "Fast $tier" }));
+  await e2e.apply(e2e.store("slow", { volumeType: slow.name }));
+  const ready = await e2e.waitForStore("fast", "Ready", isReady);
+  await e2e.waitForStore("slow", "Ready", isReady);
+  t.deepEqual(
+    [ready.status?.storeId, ready.status?.volumeType, ready.status?.volumeTypeId, ready.status?.addDelete, ready.status?.rendered],
+    ["fast", fast.name, fast.id, "Enabled", true],
+  );
+  t.true(ready.metadata.finalizers?.includes("glance.stores.dev/image-volumes"));
+
+  const files = await e2e.renderedFiles();
+  t.truthy(files);
+  t.false(files!.storesConf.includes(e2e.openstack.glanceCredentials.password), "no password in the ConfigMap");
+  t.true(files!.credentialsConf.includes(e2e.openstack.glanceCredentials.password));
+
+  const glance = await e2e.openstack.startGlance({ configDir: await e2e.configDir() });
+  try {
+    t.deepEqual(await glance.stores(), [{ id: "fast", description: "Fast $tier", default: "true" }, { id: "slow" }]);
+    t.deepEqual(
+      (await glance.storesDetail()).map((s) => [s.id, s.properties?.["volume_type"]]),
+      [
+        ["fast", fast.name],
+        ["slow", slow.name],
+      ],
+    );
+  } finally {
+    await glance.stop();
+  }
+
+  const table = await e2e.kube.kubectl(["get", "glancestores", "-n", NAMESPACE, "fast", "slow"]);
+  const [header, ...rows] = table.stdout.trim().split("\n").map((line) => line.trim().split(/\s+/));
+  t.deepEqual(header, ["NAME", "STORE", "ID", "VOLUME", "TYPE", "DEFAULT", "ADD/DELETE", "READY", "AGE"]);
+  t.deepEqual(rows.map((row) => row.slice(0, 6)), [
+    ["fast", "fast", fast.name, "true", "Enabled", "True"],
+    ["slow", "slow", slow.name, "false", "Enabled", "True"],
+  ]);
+});
+
+test.serial("a store whose volume type is missing is not rendered, says VolumeTypeNotFound, and becomes Ready by itself once the type exists", async (t) => {
+  const target = "missing-type";
+  const base = await e2e.openstack.admin.createVolumeType(unique("base"));
+  const later = unique("later");
+  await e2e.apply(e2e.store("mt-base", { target, storeId: "base", volumeType: base.name, default: true }));
+  await e2e.apply(e2e.store("mt-later", { target, storeId: "later", volumeType: later }));
+  const waiting = await e2e.waitForStore("mt-later", "VolumeTypeNotFound", (s) => condition(s, "VolumeTypeAvailable")?.reason === "VolumeTypeNotFound");
+  t.false(waiting.status?.addDeleteEnabled);
+  t.is(waiting.status?.addDelete, "Disabled");
+  t.false(waiting.status?.rendered);
+  t.is(condition(waiting, "Ready")?.reason, "VolumeTypeNotFound");
+  await e2e.waitForStore("mt-base", "Ready", isReady);
+  t.false((await e2e.renderedFiles(target))!.storesConf.includes("[later]"));
+
+  const created = Date.now();
+  await e2e.openstack.admin.createVolumeType(later);
+  const ready = await e2e.waitForStore("mt-later", "Ready once the type exists", isReady, 30_000);
+  // Within one re-check period (5 s) plus the reconcile itself.
+  t.true(Date.now() - created < 20_000, `took ${Date.now() - created} ms`);
+  t.true(ready.status?.rendered);
+  t.true((await e2e.renderedFiles(target))!.storesConf.includes("[later]"));
+
+  const events = JSON.parse((await e2e.kube.kubectl(["get", "events.events.k8s.io", "-n", NAMESPACE, "-o", "json"])).stdout) as {
+    items: { regarding: { name: string }; reason: string; type: string }[];
+  };
+  const mine = events.items.filter((e) => e.regarding.name === "mt-later").map((e) => [e.type, e.reason]);
+  t.deepEqual(mine.filter(([, reason]) => reason === "VolumeTypeNotFound").length, 1, JSON.stringify(mine));
+  t.true(mine.some(([type, reason]) => type === "Normal" && reason === "Ready"), JSON.stringify(mine));
+});
+
+test.serial("a new store with a wrong password is not rendered, and glance-api still starts from the config", async (t) => {
+  const target = "wrong-password";
+  const type = await e2e.openstack.admin.createVolumeType(unique("wp"));
+  await e2e.putCredentialsSecret("wrong-password", { ...e2e.openstack.glanceCredentials, password: "not-the-password" });
+  await e2e.apply(e2e.store("wp-good", { target, storeId: "good", volumeType: type.name, default: true }));
+  await e2e.waitForStore("wp-good", "Ready", isReady);
+  await e2e.apply(e2e.store("wp-bad", { target, storeId: "bad", volumeType: type.name, credentialsSecretRef: { name: "wrong-password" } }));
+  const bad = await e2e.waitForStore("wp-bad", "CredentialsValid False", (s) => condition(s, "CredentialsValid")?.status === "False");
+  t.is(condition(bad, "CredentialsValid")?.reason, "AuthFailed");
+  t.false(bad.status?.rendered);
+  t.false(JSON.stringify(bad).includes("not-the-password"));
+  const files = await e2e.renderedFiles(target);
+  t.false(files!.storesConf.includes("[bad]"));
+  t.false(files!.credentialsConf.includes("not-the-password"));
+  const glance = await e2e.openstack.startGlance({ configDir: await e2e.configDir(target) });
+  try {
+    t.deepEqual((await glance.stores()).map((s) => s.id), ["good"]);
+  } finally {
+    await glance.stop();
+  }
+});
+
+test.serial("two defaults and two stores with one id: the older store wins, the newer says why", async (t) => {
+  const target = "conflicts";
+  const type = await e2e.openstack.admin.createVolumeType(unique("cf"));
+  // Named so that name order would pick the other one: age must decide.
+  await e2e.apply(e2e.store("zz-older", { target, storeId: "images", volumeType: type.name, default: true }));
+  const older = await e2e.waitForStore("zz-older", "Ready", isReady);
+  const olderCreated = Date.parse((older.metadata as { creationTimestamp?: string }).creationTimestamp ?? "");
+  // creationTimestamp has second precision: make sure the next ones are later.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, olderCreated + 1_100 - Date.now())));
+  await e2e.apply(e2e.store("aa-same-id", { target, storeId: "images", volumeType: type.name }));
+  await e2e.apply(e2e.store("aa-second-default", { target, storeId: "other", volumeType: type.name, default: true }));
+
+  const sameId = await e2e.waitForStore("aa-same-id", "DuplicateStoreId", (s) => condition(s, "Rendered")?.reason === "DuplicateStoreId");
+  t.regex(condition(sameId, "Rendered")!.message, /GlanceStore zz-older, which is older/);
+  t.false(sameId.status?.rendered);
+  const second = await e2e.waitForStore("aa-second-default", "DefaultConflict", (s) => condition(s, "Rendered")?.reason === "DefaultConflict");
+  t.true(second.status?.rendered);
+  const files = await e2e.renderedFiles(target);
+  t.regex(files!.storesConf, /default_backend = images/);
+  t.regex(files!.storesConf, /enabled_backends = images:cinder, other:cinder/);
+  t.true(isReady((await e2e.getStore("zz-older"))!));
+});
+
+test.serial("the operator's metrics count reconciles, OpenStack requests and stores by state", async (t) => {
+  const text = await operator.metrics();
+  t.regex(text, /glance_store_operator_reconcile_total\{[^}]*result="requeue"[^}]*\} [1-9]/);
+  t.regex(text, /glance_store_operator_openstack_requests_total\{[^}]*kind="auth"/);
+  t.regex(text, /glance_store_operator_stores\{[^}]*state="ready"[^}]*\} [1-9]/);
+  t.false(text.includes(e2e.openstack.glanceCredentials.password));
+});
