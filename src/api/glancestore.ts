@@ -185,13 +185,19 @@ const GlanceStoreSpecObject = z.strictObject({
     .max(255)
     .regex(CATALOG_INFO, { message: "must be <service_type>:<service_name>:<interface>, e.g. volumev3::publicURL (name may be empty; interface public, internal or admin, with or without URL)" })
     .default(CINDER_DEFAULTS.catalogInfo)
-    .describe("cinder_catalog_info: how glance_store finds Cinder in the Keystone catalog, as <service_type>:<service_name>:<interface>; the name may be empty. Ignored when endpointTemplate is set. Default volumev3::publicURL."),
+    .describe(
+      "cinder_catalog_info: how glance_store finds Cinder in the Keystone catalog, as <service_type>:<service_name>:<interface>; the name may be empty. Default volumev3::publicURL. " +
+        "With the service credentials this API always sets, glance_store reaches Cinder through the public volumev3 endpoint of regionName instead, and uses this option only to update legacy image locations; the operator checks the endpoint glance_store will really use and flags a non-default value in the OptionsEffective condition.",
+    ),
   endpointTemplate: z
     .string()
     .max(2048)
     .regex(HTTP_URL, { message: "must be an http:// or https:// URL without spaces or control characters" })
     .optional()
-    .describe("cinder_endpoint_template: a Cinder URL to use instead of the catalog, e.g. http://cinder.example.com:8776/v3/%(tenant)s (Python %-substitution of the request context)."),
+    .describe(
+      "cinder_endpoint_template: a Cinder URL to use instead of the catalog, e.g. http://cinder.example.com:8776/v3/%(tenant)s (Python %-substitution of the request context). " +
+        "Like catalogInfo, glance_store uses it only to update legacy image locations when service credentials are set (always, with this API).",
+    ),
   regionName: text(255).optional().describe("cinder_os_region_name: the Keystone region whose Cinder endpoint is used."),
   caCertificatesFile: absolutePath()
     .optional()
