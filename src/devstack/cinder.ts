@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { waitForHttp } from "./keystone.js";
+import { keystoneAuthtokenSection, waitForHttp } from "./keystone.js";
 import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
 import { startUwsgi } from "./uwsgi.js";
 
@@ -33,16 +33,7 @@ export async function writeCinderConfig(layout: CinderLayout): Promise<string> {
       "enabled_backends =",
       "[database]",
       `connection = ${layout.databaseUrl}`,
-      "[keystone_authtoken]",
-      `www_authenticate_uri = ${layout.keystoneUrl}`,
-      `auth_url = ${layout.keystoneUrl}`,
-      "auth_type = password",
-      `username = ${layout.serviceUser.username}`,
-      `password = ${layout.serviceUser.password}`,
-      "project_name = service",
-      "user_domain_name = Default",
-      "project_domain_name = Default",
-      "service_token_roles_required = true",
+      ...keystoneAuthtokenSection(layout.keystoneUrl, layout.serviceUser),
       "[oslo_concurrency]",
       `lock_path = ${join(layout.directory, "lock")}`,
       "",

@@ -1,5 +1,6 @@
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { keystoneAuthtokenSection } from "./keystone.js";
 import { issueToken, type PasswordCredentials } from "./openstack-admin.js";
 import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
 import { SYSTEM_PATH } from "./system-packages.js";
@@ -74,16 +75,7 @@ export async function startGlanceApi(environment: GlanceEnvironment, options: { 
       "use_stderr = true",
       "[database]",
       `connection = ${environment.databaseUrl}`,
-      "[keystone_authtoken]",
-      `www_authenticate_uri = ${environment.keystoneUrl}`,
-      `auth_url = ${environment.keystoneUrl}`,
-      "auth_type = password",
-      `username = ${environment.serviceUser.username}`,
-      `password = ${environment.serviceUser.password}`,
-      "project_name = service",
-      "user_domain_name = Default",
-      "project_domain_name = Default",
-      "service_token_roles_required = true",
+      ...keystoneAuthtokenSection(environment.keystoneUrl, environment.serviceUser),
       "[paste_deploy]",
       "flavor = keystone",
       "[os_glance_staging_store]",

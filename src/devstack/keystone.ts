@@ -39,6 +39,22 @@ export async function writeKeystoneConfig(layout: KeystoneLayout): Promise<strin
   return file;
 }
 
+/** The [keystone_authtoken] section with which Cinder and Glance check the tokens they are given. */
+export function keystoneAuthtokenSection(keystoneUrl: string, user: { readonly username: string; readonly password: string }): string[] {
+  return [
+    "[keystone_authtoken]",
+    `www_authenticate_uri = ${keystoneUrl}`,
+    `auth_url = ${keystoneUrl}`,
+    "auth_type = password",
+    `username = ${user.username}`,
+    `password = ${user.password}`,
+    "project_name = service",
+    "user_domain_name = Default",
+    "project_domain_name = Default",
+    "service_token_roles_required = true",
+  ];
+}
+
 /** Serves the Keystone public API and waits until it answers. */
 export async function startKeystone(options: {
   readonly supervisor: ProcessSupervisor;

@@ -12,6 +12,7 @@ import { summarizeCause } from "./redact.js";
 import { DEFAULT_TOKEN_MARGIN_MS, TokenCache } from "./token-cache.js";
 import { isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "./volume-types.js";
 import { imageVolumesOfType, type ImageVolume, type VolumeTypeRef } from "./volumes.js";
+import { groupBy } from "../util/group-by.js";
 
 /** Where and how one store reaches Cinder: its credentials and its glance_store cinder options. */
 export interface CinderTarget {
@@ -180,20 +181,11 @@ export class OpenStackClient implements StoreChecker {
   async checkStores(requests: readonly StoreCheckRequest[], options: RoundOptions = {}): Promise<Map<string, StoreCheckResult>> {
     assertUniqueKeys(requests);
     const results = new Map<string, StoreCheckResult>();
-    const groups = groupBy(requests, (request) => authGroupKey(request));
     this.#tokens.prune();
-    await mapLimit([...groups.values()], this.#maxConcurrentGroups, async (members) => {
-      const first = members[0];
-      if (first === undefined) return;
-      const group = this.#authGroup(first, members);
-      let session: Session;
-      try {
-        session = await this.#session(group, options.signal);
-      } catch (error) {
-        const failure = this.#asOpenStackError(error, group);
-        for (const request of members) results.set(request.key, { ok: false, error: failure, authenticated: false });
-        return;
-      }
+    const failed = (request: StoreCheckRequest, error: OpenStackError): void => {
+      results.set(request.key, { ok: false, error, authenticated: false });
+    };
+    await this.#perCredentialSet(requests, options.signal, failed, async (group, session, members) => {
       const byEndpoint = new Map<string, StoreCheckRequest[]>();
       // Stores mostly share their endpoint options: one lookup (and one event) per distinct set.
       const lookups = new Map<string, ReturnType<typeof selectCinderEndpoint>>();
@@ -247,19 +239,10 @@ export class OpenStackClient implements StoreChecker {
   async countImageVolumes(requests: readonly ImageVolumeCountRequest[], options: RoundOptions = {}): Promise<Map<string, ImageVolumeCountResult>> {
     assertUniqueKeys(requests);
     const results = new Map<string, ImageVolumeCountResult>();
-    const groups = groupBy(requests, (request) => authGroupKey(request));
-    await mapLimit([...groups.values()], this.#maxConcurrentGroups, async (members) => {
-      const first = members[0];
-      if (first === undefined) return;
-      const group = this.#authGroup(first, members);
-      let session: Session;
-      try {
-        session = await this.#session(group, options.signal);
-      } catch (error) {
-        const failure = this.#asOpenStackError(error, group);
-        for (const request of members) results.set(request.key, { ok: false, error: failure });
-        return;
-      }
+    const failed = (request: ImageVolumeCountRequest, error: OpenStackError): void => {
+      results.set(request.key, { ok: false, error });
+    };
+    await this.#perCredentialSet(requests, options.signal, failed, async (group, session, members) => {
       const byEndpoint = new Map<string, ImageVolumeCountRequest[]>();
       for (const request of members) {
         const endpoint = endpointFor(session.token, request);
@@ -305,6 +288,34 @@ export class OpenStackClient implements StoreChecker {
 
   async close(): Promise<void> {
     await this.#transport.close();
+  }
+
+  /**
+   * Runs `work` once per credential set of a round, with its session (one
+   * token for all its stores); when Keystone cannot be asked or refuses,
+   * every store of the set gets `failed` instead.
+   */
+  async #perCredentialSet<R extends CinderTarget & { readonly key: string }>(
+    requests: readonly R[],
+    signal: AbortSignal | undefined,
+    failed: (request: R, error: OpenStackError) => void,
+    work: (group: AuthGroup, session: Session, members: readonly R[]) => Promise<void>,
+  ): Promise<void> {
+    const groups = groupBy(requests, (request) => authGroupKey(request));
+    await mapLimit([...groups.values()], this.#maxConcurrentGroups, async (members) => {
+      const first = members[0];
+      if (first === undefined) return;
+      const group = this.#authGroup(first, members);
+      let session: Session;
+      try {
+        session = await this.#session(group, signal);
+      } catch (error) {
+        const failure = this.#asOpenStackError(error, group);
+        for (const request of members) failed(request, failure);
+        return;
+      }
+      await work(group, session, members);
+    });
   }
 
   #authGroup(first: CinderTarget, members: readonly CinderTarget[]): AuthGroup {
@@ -463,16 +474,6 @@ function assertUniqueKeys(requests: readonly { key: string }[]): void {
   }
 }
 
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    const list = groups.get(key);
-    if (list === undefined) groups.set(key, [item]);
-    else list.push(item);
-  }
-  return groups;
-}
 
 function orderedLike<R>(requests: readonly { key: string }[], results: Map<string, R>): Map<string, R> {
   const ordered = new Map<string, R>();

@@ -2,6 +2,7 @@ import type { ResolvedCredentials } from "../api/credentials.js";
 import { MODELLED_OPTION_NAMES, OPTION_NAME_PATTERN, SECRET_LOOKING_OPTION, type GlanceStoreSpec } from "../api/glancestore.js";
 import { ambiguousStoreIdPrefixes, storeIdProblem } from "../api/store-id.js";
 import { describeUnrepresentable, encodeOsloBoolean, encodeOsloInteger, encodeOsloString, unrepresentableReason } from "./oslo-value.js";
+import { groupBy } from "../util/group-by.js";
 
 /** The ConfigMap key: every option but the secret ones. */
 export const STORES_CONF_FILE = "glance-api-stores.conf";
@@ -282,13 +283,3 @@ function uniqueSorted(values: readonly string[]): string[] {
   return [...new Set(values)].sort(compare);
 }
 
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group === undefined) groups.set(k, [item]);
-    else group.push(item);
-  }
-  return groups;
-}

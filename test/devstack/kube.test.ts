@@ -1,24 +1,13 @@
 import test from "ava";
 import { ApiextensionsV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
+import { startDevStack } from "../../src/devstack/stack.js";
+import { useStack } from "../support/stack.js";
 import { TOOL_VERSIONS } from "../../src/devstack/binaries.js";
 import { isAlive } from "../../src/devstack/pids.js";
 import { waitFor } from "../../src/devstack/wait.js";
 
-let stack: DevStack;
-
-test.before(async () => {
-  stack = await startDevStack({ openstack: false });
-});
-
-test.after.always(async () => {
-  await stack?.stop();
-});
-
-function kube() {
-  if (!stack.kube) throw new Error("the stack was started without Kubernetes");
-  return stack.kube;
-}
+const local = useStack({ openstack: false });
+const kube = local.kube;
 
 test.serial("a CRD and a custom object created with @kubernetes/client-node are read back by kubectl", async (t) => {
   const config = new KubeConfig();

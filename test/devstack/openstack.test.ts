@@ -3,22 +3,10 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GlanceStartError } from "../../src/devstack/glance.js";
 import { issueToken, type PasswordCredentials } from "../../src/devstack/openstack-admin.js";
-import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
+import { useStack } from "../support/stack.js";
 
-let stack: DevStack;
-
-test.before(async () => {
-  stack = await startDevStack({ kube: false });
-});
-
-test.after.always(async () => {
-  await stack?.stop();
-});
-
-function openstack() {
-  if (!stack.openstack) throw new Error("the stack was started without OpenStack");
-  return stack.openstack;
-}
+const local = useStack({ kube: false });
+const openstack = local.openstack;
 
 /** The public volumev3 endpoint of a token's catalog, as glance_store would pick it. */
 async function volumeTypesAs(credentials: PasswordCredentials): Promise<string[]> {
@@ -80,7 +68,7 @@ test("volumes made through cinder-api are listed with their type and can be purg
 });
 
 async function storesConfigDir(stores: { id: string; volumeType: string; description?: string }[], defaultId: string, password: string): Promise<string> {
-  const dir = await mkdtemp(join(stack.directory, "glance-conf-"));
+  const dir = await mkdtemp(join(local.stack().directory, "glance-conf-"));
   const credentials = openstack().glanceCredentials;
   const options = [
     "[DEFAULT]",

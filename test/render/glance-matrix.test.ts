@@ -12,23 +12,11 @@ import { join } from "node:path";
 import { GlanceStoreSpecSchema } from "../../src/api/glancestore.js";
 import { GlanceStartError } from "../../src/devstack/glance.js";
 import { issueToken } from "../../src/devstack/openstack-admin.js";
-import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
+import { useStack } from "../support/stack.js";
 import { CREDENTIALS_CONF_FILE, renderStoresConfig, STORES_CONF_FILE, type StoreToRender } from "../../src/render/render.js";
 
-let stack: DevStack;
-
-test.before(async () => {
-  stack = await startDevStack({ kube: false });
-});
-
-test.after.always(async () => {
-  await stack?.stop();
-});
-
-function openstack() {
-  if (!stack.openstack) throw new Error("the stack was started without OpenStack");
-  return stack.openstack;
-}
+const local = useStack({ kube: false });
+const openstack = local.openstack;
 
 /** Five stores whose ids sort in this order, so `position` is the position in enabled_backends. */
 const STORE_SHAPES: readonly { id: string; volumeType?: string; description?: string }[] = [
@@ -65,7 +53,7 @@ async function keystoneUserWithPassword(password: string): Promise<string> {
 }
 
 async function writeConfigDir(name: string, files: Record<string, string>): Promise<string> {
-  const dir = join(stack.directory, "matrix", name);
+  const dir = join(local.stack().directory, "matrix", name);
   await mkdir(dir, { recursive: true });
   await Promise.all(Object.entries(files).map(([file, content]) => writeFile(join(dir, file), content)));
   return dir;
