@@ -1,7 +1,7 @@
 import test from "ava";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,7 @@ test("stopAll stops a process and what it forked", async (t) => {
   await supervisor.stopAll();
   t.false(isAlive(leader.pid));
   await waitFor(() => (isAlive(grandchild) ? undefined : true), { what: "the grandchild to be gone", timeoutMs: 10_000 });
+  await rm(dir, { recursive: true, force: true });
   t.pass();
 });
 
