@@ -4,7 +4,7 @@ import { CINDER_DEFAULTS, DEFAULT_TARGET, GlanceStoreSchema, GlanceStoreStatusSc
 import { fieldProblems, formatFieldProblem } from "../api/issues.js";
 import type { StoreChecker, StoreCheckRequest } from "../openstack/index.js";
 import { parseRenderedConfig, type RenderedStore } from "../render/parse.js";
-import { CREDENTIALS_CONF_FILE, STORES_CONF_FILE } from "../render/render.js";
+import { CREDENTIALS_CONF_FILE, STORES_CONF_FILE, type RenderedConfig } from "../render/render.js";
 import type { CheckOutcome, CredentialsOutcome, ImageVolumeCount, ObservedStore, TargetObservation } from "./decide.js";
 import { FORCE_DELETE_ANNOTATION } from "./naming.js";
 
@@ -42,11 +42,9 @@ export function readStoreObject(raw: GlanceStoreObject): StoreObject {
   const name = metadata.name ?? "";
   const namespace = metadata.namespace ?? "";
   const parsed = GlanceStoreSchema.safeParse(raw);
-  const rawSpec = (typeof raw.spec === "object" && raw.spec !== null ? raw.spec : {}) as Record<string, unknown>;
   const spec = parsed.success ? parsed.data.spec : undefined;
   const status = GlanceStoreStatusSchema.safeParse(raw.status ?? {});
-  const rawTarget = typeof rawSpec["target"] === "string" ? rawSpec["target"] : DEFAULT_TARGET;
-  const rawStoreId = typeof rawSpec["storeId"] === "string" ? rawSpec["storeId"] : name;
+  const rawStoreId = rawSpecField(raw, "storeId") ?? name;
   return {
     raw,
     namespace,
@@ -54,7 +52,7 @@ export function readStoreObject(raw: GlanceStoreObject): StoreObject {
     uid: metadata.uid ?? "",
     resourceVersion: metadata.resourceVersion,
     generation: metadata.generation,
-    target: spec?.target ?? rawTarget,
+    target: targetOf(raw),
     storeId: spec?.storeId ?? rawStoreId,
     spec,
     specProblem: parsed.success ? undefined : fieldProblems(parsed.error.issues).map(formatFieldProblem).join("; "),
@@ -65,18 +63,39 @@ export function readStoreObject(raw: GlanceStoreObject): StoreObject {
   };
 }
 
-/** The target's ConfigMap and Secret as Glance sees them now, read back; undefined when absent or unreadable. */
+/** The store's target, read without validating the object: enough to route an event. */
+export function targetOf(raw: GlanceStoreObject): string {
+  return rawSpecField(raw, "target") ?? DEFAULT_TARGET;
+}
+
+/** The Secret the store reads its credentials from, read without validating the object. */
+export function credentialsSecretNameOf(raw: GlanceStoreObject): string | undefined {
+  const ref = typeof raw.spec === "object" && raw.spec !== null ? (raw.spec as Record<string, unknown>)["credentialsSecretRef"] : undefined;
+  const name = typeof ref === "object" && ref !== null ? (ref as Record<string, unknown>)["name"] : undefined;
+  return typeof name === "string" ? name : undefined;
+}
+
+function rawSpecField(raw: GlanceStoreObject, field: string): string | undefined {
+  const value = typeof raw.spec === "object" && raw.spec !== null ? (raw.spec as Record<string, unknown>)[field] : undefined;
+  return typeof value === "string" ? value : undefined;
+}
+
+/**
+ * The target's ConfigMap and Secret as Glance sees them now: their files,
+ * and the stores they hold read back; undefined when absent or unreadable.
+ */
 export function readPrevious(
   configMap: V1ConfigMap | undefined,
   secret: V1Secret | undefined,
-): { stores: readonly RenderedStore[] | undefined; problem: string | undefined } {
+): { config: RenderedConfig | undefined; stores: readonly RenderedStore[] | undefined; problem: string | undefined } {
   const storesConf = configMap?.data?.[STORES_CONF_FILE];
-  if (storesConf === undefined) return { stores: undefined, problem: undefined };
+  if (storesConf === undefined) return { config: undefined, stores: undefined, problem: undefined };
   const encoded = secret?.data?.[CREDENTIALS_CONF_FILE];
   const credentialsConf = encoded === undefined ? "" : Buffer.from(encoded, "base64").toString("utf8");
+  const config = { storesConf, credentialsConf };
   const parsed = parseRenderedConfig(storesConf, credentialsConf);
-  if (!parsed.ok) return { stores: undefined, problem: parsed.message };
-  return { stores: parsed.stores, problem: undefined };
+  if (!parsed.ok) return { config, stores: undefined, problem: parsed.message };
+  return { config, stores: parsed.stores, problem: undefined };
 }
 
 export function resolveCredentials(spec: GlanceStoreSpec, secret: V1Secret | undefined, namespace: string): CredentialsOutcome {

@@ -22,7 +22,7 @@ import {
   TARGET_LABEL,
   WORKLOAD_TARGET_ANNOTATION,
 } from "./naming.js";
-import { observeTarget, readPrevious, readStoreObject, type GlanceStoreObject, type StoreObject } from "./observe.js";
+import { observeTarget, readPrevious, readStoreObject, targetOf, type GlanceStoreObject, type StoreObject } from "./observe.js";
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
 
 /** Read access to the informers' caches: a reconcile reads the cluster only from them. */
@@ -74,8 +74,8 @@ export class TargetReconciler {
     const log = logger.child({ namespace, target });
     const objects = caches.stores
       .list(namespace)
-      .map(readStoreObject)
-      .filter((store) => store.target === target);
+      .filter((raw) => targetOf(raw) === target)
+      .map(readStoreObject);
     const configMap = owned(caches.configMaps.get(namespace, configMapName(target)));
     const secret = caches.secrets.get(namespace, credentialsSecretName(target));
     const ownSecret = owned(secret);
@@ -116,7 +116,10 @@ export class TargetReconciler {
     let config: RenderedConfig | undefined;
     let secretForHash: V1Secret | undefined = ownSecret;
     if (decision.action.kind === "write") {
-      const written = await this.#writeFiles(namespace, target, decision.action.config, objects, configMap, secret, previous.stores?.map((s) => s.storeId) ?? []);
+      const written = await this.#writeFiles(namespace, target, decision.action.config, objects, configMap, secret, {
+        before: previous.stores?.map((s) => s.storeId) ?? [],
+        after: decision.renderedStoreIds,
+      });
       if (written.ok) {
         config = decision.action.config;
         secretForHash = written.secret;
@@ -129,7 +132,7 @@ export class TargetReconciler {
       if (ownSecret) await writer.deleteSecret(namespace, credentialsSecretName(target));
     } else {
       log.debug({ reason: decision.action.reason }, "keeping the target's current files");
-      config = currentConfig(configMap, ownSecret);
+      config = previous.config;
     }
 
     // 3. Workloads that opted in roll when, and only when, the files change.
@@ -177,7 +180,7 @@ export class TargetReconciler {
     stores: readonly StoreObject[],
     configMap: V1ConfigMap | undefined,
     secret: V1Secret | undefined,
-    previousIds: readonly string[],
+    storeIds: { readonly before: readonly string[]; readonly after: readonly string[] },
   ): Promise<{ ok: true; secret: V1Secret } | { ok: false; reason: string; message: string }> {
     const { writer } = this.#options;
     if (secret !== undefined && owned(secret) === undefined) {
@@ -210,9 +213,8 @@ export class TargetReconciler {
       },
       data: { [STORES_CONF_FILE]: config.storesConf },
     };
-    const newIds = new Set(storeIdsOf(config.storesConf));
-    const removesStores = previousIds.some((id) => !newIds.has(id));
-    const addsStores = [...newIds].some((id) => !previousIds.includes(id));
+    const removesStores = storeIds.before.some((id) => !storeIds.after.includes(id));
+    const addsStores = storeIds.after.some((id) => !storeIds.before.includes(id));
 
     let storedSecret = secret;
     const putSecret = async (): Promise<void> => {
@@ -339,18 +341,6 @@ function sameObject(current: V1ConfigMap | V1Secret, desired: V1ConfigMap | V1Se
     isDeepStrictEqual(owners(current), owners(desired)) &&
     current.metadata?.annotations?.[HASH_KEY_ANNOTATION] === desired.metadata?.annotations?.[HASH_KEY_ANNOTATION]
   );
-}
-
-function currentConfig(configMap: V1ConfigMap | undefined, secret: V1Secret | undefined): RenderedConfig | undefined {
-  const storesConf = configMap?.data?.[STORES_CONF_FILE];
-  const encoded = secret?.data?.[CREDENTIALS_CONF_FILE];
-  if (storesConf === undefined || encoded === undefined) return undefined;
-  return { storesConf, credentialsConf: Buffer.from(encoded, "base64").toString("utf8") };
-}
-
-function storeIdsOf(storesConf: string): string[] {
-  const line = /^enabled_backends = (.*)$/m.exec(storesConf)?.[1] ?? "";
-  return line.split(",").map((entry) => entry.split(":")[0]?.trim() ?? "").filter((id) => id !== "");
 }
 
 function normalizeStatus(status: GlanceStoreStatus | undefined): Record<string, unknown> {
