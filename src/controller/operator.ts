@@ -14,7 +14,7 @@ import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRETS, STATEFUL_SETS } 
 import { Informer } from "./informers/informer.js";
 import { ClientNodeKubeWriter, type KubeWriter } from "./kube-writer.js";
 import { OWNED_SELECTOR } from "./naming.js";
-import { readStoreObject, type GlanceStoreObject } from "./observe.js";
+import type { GlanceStoreObject } from "./observe.js";
 import { TargetReconciler } from "./reconciler.js";
 import { targetsOfConfigMap, targetsOfSecret, targetsOfStoreChange, targetsOfWorkload } from "./triggers.js";
 import { WorkQueue } from "./workqueue.js";
@@ -89,13 +89,12 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     if (queue === undefined) return;
     for (const key of keys) queue.add(key);
   };
-  const storeObjects = (namespace: string) => stores.list(namespace).map(readStoreObject);
   stores.addHandlers({
     add: (object) => enqueue(targetsOfStoreChange(undefined, object)),
     update: (old, object) => enqueue(targetsOfStoreChange(old, object)),
     delete: (object) => enqueue(targetsOfStoreChange(undefined, object)),
   });
-  const onSecret = (object: V1Secret, old?: V1Secret): void => enqueue(targetsOfSecret(object, old, storeObjects));
+  const onSecret = (object: V1Secret, old?: V1Secret): void => enqueue(targetsOfSecret(object, old, (namespace) => stores.list(namespace)));
   secrets.addHandlers({ add: (o) => onSecret(o), update: (old, o) => onSecret(o, old), delete: (o) => onSecret(o) });
   const onConfigMap = (object: V1ConfigMap): void => enqueue(targetsOfConfigMap(object));
   configMaps.addHandlers({ add: onConfigMap, update: (_old, o) => onConfigMap(o), delete: onConfigMap });
@@ -108,7 +107,8 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
 
   const servers: { metrics?: RunningServer; health?: RunningServer } = {};
   let elector: LeaderElector | undefined;
-  const electionAbort = new AbortController();
+  // Ends the election (the elector then releases the Lease) or, without election, the leading itself.
+  const leadership = new AbortController();
 
   const lead = async (leaderSignal: AbortSignal): Promise<void> => {
     logger.info({ identity }, "leading: starting reconciles");
@@ -134,10 +134,8 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   };
 
   let leaderRun: Promise<void> = Promise.resolve();
-  const leaderAbort = new AbortController();
   const stopLeading = async (): Promise<void> => {
-    electionAbort.abort(new Error("shutting down"));
-    leaderAbort.abort(new Error("shutting down"));
+    leadership.abort(new Error("shutting down"));
     await leaderRun;
   };
   const shutDown = (): Promise<ShutdownReport> =>
@@ -179,10 +177,10 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
       onStartedLeading: (leaderSignal) => lead(leaderSignal),
       onNewLeader: (leader) => logger.info({ leader }, "leader observed"),
     });
-    leaderRun = elector.run(electionAbort.signal);
+    leaderRun = elector.run(leadership.signal);
   } else {
     metrics.setLeader(true);
-    leaderRun = lead(leaderAbort.signal);
+    leaderRun = lead(leadership.signal);
   }
 
   const stopRequested = new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
 import type { V1ConfigMap, V1Deployment, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 import { CONFIG_HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, TARGET_LABEL, targetKey, WORKLOAD_TARGET_ANNOTATION } from "./naming.js";
-import { readStoreObject, type GlanceStoreObject, type StoreObject } from "./observe.js";
+import { credentialsSecretNameOf, targetOf, type GlanceStoreObject } from "./observe.js";
 
 /**
  * Which targets an informer event concerns. Pure, and deliberately picky:
@@ -11,21 +11,22 @@ import { readStoreObject, type GlanceStoreObject, type StoreObject } from "./obs
  */
 
 export function targetsOfStoreChange(old: GlanceStoreObject | undefined, object: GlanceStoreObject): string[] {
-  const now = readStoreObject(object);
+  // Read straight from the objects: this runs for every event, and needs no validation to route one.
+  const namespace = object.metadata?.namespace ?? "";
+  const target = targetOf(object);
   if (old !== undefined) {
-    const before = readStoreObject(old);
     const same =
-      before.generation === now.generation &&
-      before.deleting === now.deleting &&
-      isDeepStrictEqual(before.finalizers, now.finalizers) &&
+      old.metadata?.generation === object.metadata?.generation &&
+      Boolean(old.metadata?.deletionTimestamp) === Boolean(object.metadata?.deletionTimestamp) &&
+      isDeepStrictEqual(old.metadata?.finalizers ?? [], object.metadata?.finalizers ?? []) &&
       isDeepStrictEqual(old.metadata?.annotations ?? {}, object.metadata?.annotations ?? {});
     if (same) return [];
-    if (before.target !== now.target) return [targetKey(now.namespace, before.target), targetKey(now.namespace, now.target)];
+    if (targetOf(old) !== target) return [targetKey(namespace, targetOf(old)), targetKey(namespace, target)];
   }
-  return [targetKey(now.namespace, now.target)];
+  return [targetKey(namespace, target)];
 }
 
-export function targetsOfSecret(secret: V1Secret, old: V1Secret | undefined, storesIn: (namespace: string) => readonly StoreObject[]): string[] {
+export function targetsOfSecret(secret: V1Secret, old: V1Secret | undefined, storesIn: (namespace: string) => readonly GlanceStoreObject[]): string[] {
   const namespace = secret.metadata?.namespace ?? "";
   const name = secret.metadata?.name ?? "";
   const keys = new Set<string>();
@@ -34,7 +35,7 @@ export function targetsOfSecret(secret: V1Secret, old: V1Secret | undefined, sto
   const contentChanged = old === undefined || !isDeepStrictEqual(old.data ?? {}, secret.data ?? {});
   if (contentChanged) {
     for (const store of storesIn(namespace)) {
-      if (store.spec?.credentialsSecretRef.name === name) keys.add(targetKey(namespace, store.target));
+      if (credentialsSecretNameOf(store) === name) keys.add(targetKey(namespace, targetOf(store)));
     }
   }
   return [...keys];

@@ -1,6 +1,6 @@
 import test from "ava";
 import type { V1Deployment, V1Secret } from "@kubernetes/client-node";
-import { readStoreObject, type GlanceStoreObject } from "../../src/controller/observe.js";
+import type { GlanceStoreObject } from "../../src/controller/observe.js";
 import { targetsOfConfigMap, targetsOfSecret, targetsOfStoreChange, targetsOfWorkload } from "../../src/controller/triggers.js";
 
 function store(name: string, changes: { generation?: number; target?: string; secret?: string; status?: unknown; deleting?: boolean; annotations?: Record<string, string> } = {}): GlanceStoreObject {
@@ -38,7 +38,7 @@ test("a spec change, a deletion or an annotation queues the target", (t) => {
 const secret = (name: string, data: Record<string, string>, labels?: Record<string, string>): V1Secret => ({ metadata: { name, namespace: "openstack", ...(labels ? { labels } : {}) }, data });
 
 test("a credentials Secret queues the targets of the stores that use it, only when its data changes", (t) => {
-  const stores = () => [readStoreObject(store("fast")), readStoreObject(store("slow", { target: "other" })), readStoreObject(store("x", { secret: "unrelated" }))];
+  const stores = () => [store("fast"), store("slow", { target: "other" }), store("x", { secret: "unrelated" })];
   t.deepEqual(targetsOfSecret(secret("glance-cinder", { a: "MQ==" }), undefined, stores).sort(), ["openstack/glance-api", "openstack/other"]);
   t.deepEqual(targetsOfSecret(secret("glance-cinder", { a: "MQ==" }), secret("glance-cinder", { a: "MQ==" }), stores), []);
   t.deepEqual(targetsOfSecret(secret("glance-cinder", { a: "Mg==" }), secret("glance-cinder", { a: "MQ==" }), stores).sort(), ["openstack/glance-api", "openstack/other"]);
