@@ -2,11 +2,11 @@ import { createHmac, randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js";
-import { normalizeRetries, type BackoffPolicy } from "./backoff.js";
+import { normalizeRetries } from "./backoff.js";
 import { selectCinderEndpoint } from "./catalog.js";
 import { CinderApi, toVolumeTypeInfo, type CinderVolume, type TokenProvider, type VolumeTypeInfo } from "./cinder.js";
 import { EndpointNotFoundError, isOpenStackError, UnexpectedError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
-import { HttpTransport, type DispatcherFactory, type TlsSettings } from "./http.js";
+import { HttpTransport, type HttpTransportOptions, type TlsSettings } from "./http.js";
 import { authenticate, authSecrets, type KeystoneToken } from "./keystone.js";
 import { summarizeCause } from "./redact.js";
 import { DEFAULT_TOKEN_MARGIN_MS, TokenCache } from "./token-cache.js";
@@ -90,22 +90,16 @@ export interface OpenStackEvent {
 /** Receives one event per OpenStack operation, for metrics; must not throw. */
 export type OpenStackObserver = (event: OpenStackEvent) => void;
 
-export interface OpenStackClientOptions {
+/** The transport's own options (timeouts, backoff, dispatcher) pass through unchanged. */
+export interface OpenStackClientOptions extends Omit<HttpTransportOptions, "maxResponseBytes" | "logger"> {
   readonly logger?: Logger | undefined;
   readonly observer?: OpenStackObserver | undefined;
   /** The clock token-expiry decisions use; default Date.now. */
   readonly now?: () => number;
-  readonly dispatcherFactory?: DispatcherFactory;
-  readonly connectTimeoutMs?: number;
-  /** Bound on each attempt of each request (connect, headers, whole body). */
-  readonly requestTimeoutMs?: number;
   /** Stop using a token this long before it expires (at most half its life); default 60 s. */
   readonly tokenMarginMs?: number;
   /** Volumes per page (Cinder caps it at osapi_max_limit, 1000 by default). */
   readonly volumesPageSize?: number;
-  readonly backoff?: BackoffPolicy;
-  readonly random?: () => number;
-  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Credential sets worked on at once in one round. */
   readonly maxConcurrentGroups?: number;
 }
@@ -157,21 +151,14 @@ export class OpenStackClient implements StoreChecker {
   readonly #logKey = randomBytes(16);
 
   constructor(options: OpenStackClientOptions = {}) {
-    this.#now = options.now ?? Date.now;
-    this.#logger = options.logger;
-    this.#observer = options.observer;
-    this.#pageSize = Math.max(1, Math.floor(options.volumesPageSize ?? 1000));
-    this.#maxConcurrentGroups = Math.max(1, Math.floor(options.maxConcurrentGroups ?? 8));
-    this.#tokens = new TokenCache({ now: this.#now, marginMs: options.tokenMarginMs ?? DEFAULT_TOKEN_MARGIN_MS });
-    this.#transport = new HttpTransport({
-      logger: options.logger,
-      ...(options.dispatcherFactory === undefined ? {} : { dispatcherFactory: options.dispatcherFactory }),
-      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
-      ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
-      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
-      ...(options.random === undefined ? {} : { random: options.random }),
-      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
-    });
+    const { logger, observer, now, tokenMarginMs, volumesPageSize, maxConcurrentGroups, ...transport } = options;
+    this.#now = now ?? Date.now;
+    this.#logger = logger;
+    this.#observer = observer;
+    this.#pageSize = Math.max(1, Math.floor(volumesPageSize ?? 1000));
+    this.#maxConcurrentGroups = Math.max(1, Math.floor(maxConcurrentGroups ?? 8));
+    this.#tokens = new TokenCache({ now: this.#now, marginMs: tokenMarginMs ?? DEFAULT_TOKEN_MARGIN_MS });
+    this.#transport = new HttpTransport({ ...transport, logger });
   }
 
   /**
