@@ -93,7 +93,8 @@ export class OpenStackAdmin {
   readonly #credentials: PasswordCredentials;
   readonly #keystoneUrl: string;
   readonly #cinderUrl: string;
-  #token: IssuedToken | undefined;
+  /** Tokens by credential set: the admin's own, and those of users volumes are made for. */
+  readonly #tokens = new Map<string, IssuedToken>();
 
   constructor(options: { credentials: PasswordCredentials; keystoneUrl: string; cinderUrl: string }) {
     this.#credentials = options.credentials;
@@ -102,10 +103,7 @@ export class OpenStackAdmin {
   }
 
   async token(): Promise<IssuedToken> {
-    if (this.#token === undefined || Date.parse(this.#token.expiresAt) - Date.now() < 60_000) {
-      this.#token = await issueToken(this.#credentials);
-    }
-    return this.#token;
+    return this.#tokenFor(this.#credentials);
   }
 
   // Keystone
@@ -245,7 +243,7 @@ export class OpenStackAdmin {
    * its type.
    */
   async createVolume(options: { name: string; volumeType?: string; sizeGb?: number; owner?: PasswordCredentials }): Promise<Volume> {
-    const scoped = options.owner ? await this.#tokenFor(options.owner) : await this.token();
+    const scoped = await this.#tokenFor(options.owner ?? this.#credentials);
     const body = await this.#call<{ volume: Volume }>(
       "POST",
       `${this.#cinderUrl}/v3/${scoped.projectId}/volumes`,
@@ -269,14 +267,12 @@ export class OpenStackAdmin {
     return volumes;
   }
 
-  readonly #otherTokens = new Map<string, IssuedToken>();
-
   async #tokenFor(credentials: PasswordCredentials): Promise<IssuedToken> {
     const key = JSON.stringify(credentials);
-    const cached = this.#otherTokens.get(key);
+    const cached = this.#tokens.get(key);
     if (cached && Date.parse(cached.expiresAt) - Date.now() > 60_000) return cached;
     const fresh = await issueToken(credentials);
-    this.#otherTokens.set(key, fresh);
+    this.#tokens.set(key, fresh);
     return fresh;
   }
 
