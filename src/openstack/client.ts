@@ -5,13 +5,14 @@ import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js"
 import { normalizeRetries } from "./backoff.js";
 import { selectCinderEndpoint } from "./catalog.js";
 import { CinderApi, toVolumeTypeInfo, type CinderVolume, type TokenProvider, type VolumeTypeInfo } from "./cinder.js";
-import { EndpointNotFoundError, isOpenStackError, UnexpectedError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
+import { AuthRefusals, DEFAULT_AUTH_REFUSAL_HOLD_MS, type AuthRefusal } from "./auth-refusals.js";
+import { AuthFailedError, EndpointNotFoundError, isOpenStackError, UnexpectedError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
 import { HttpTransport, type HttpTransportOptions, type TlsSettings } from "./http.js";
-import { authenticate, authSecrets, type KeystoneToken } from "./keystone.js";
-import { summarizeCause } from "./redact.js";
+import { authenticate, authSecrets, describeIdentity, type KeystoneToken } from "./keystone.js";
+import { safeUrl, summarizeCause } from "./redact.js";
 import { DEFAULT_TOKEN_MARGIN_MS, TokenCache } from "./token-cache.js";
 import { isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "./volume-types.js";
-import { imageVolumesOfType, type ImageVolume, type VolumeTypeRef } from "./volumes.js";
+import { imageVolumesOfTypes, type ImageVolume, type VolumeTypeRef } from "./volumes.js";
 import { groupBy } from "../util/group-by.js";
 
 /** Where and how one store reaches Cinder: its credentials and its glance_store cinder options. */
@@ -55,8 +56,8 @@ export type StoreCheckResult =
 
 export interface ImageVolumeCountRequest extends CinderTarget {
   readonly key: string;
-  /** The store's volume type (name; id as well when known). */
-  readonly volumeType: VolumeTypeRef;
+  /** Every volume type the store's images may be on (name; id as well when known). */
+  readonly volumeTypes: readonly VolumeTypeRef[];
 }
 
 export type ImageVolumeCountResult =
@@ -66,6 +67,8 @@ export type ImageVolumeCountResult =
 export type OpenStackEventKind =
   /** A token request to Keystone (not a cache hit). */
   | "auth"
+  /** A token request not sent: Keystone refused these credentials earlier and they are held (no HTTP). */
+  | "auth-held"
   /** Finding the Cinder endpoint in a token's catalog or template (no HTTP). */
   | "catalog"
   /** `GET /types`. */
@@ -102,6 +105,8 @@ export interface OpenStackClientOptions extends Omit<HttpTransportOptions, "maxR
   readonly volumesPageSize?: number;
   /** Credential sets worked on at once in one round. */
   readonly maxConcurrentGroups?: number;
+  /** How long a credential set Keystone refused is not sent again (default 1 hour); see auth-refusals.ts. */
+  readonly authRefusalHoldMs?: number;
 }
 
 export interface RoundOptions {
@@ -114,6 +119,12 @@ export interface StoreChecker {
   countImageVolumes(requests: readonly ImageVolumeCountRequest[], options?: RoundOptions): Promise<Map<string, ImageVolumeCountResult>>;
   listVolumes(target: CinderTarget, options?: RoundOptions): Promise<CinderVolume[]>;
   verifyCredentials(target: CinderTarget, options?: RoundOptions): Promise<{ projectId: string; userId: string }>;
+  /**
+   * Refusals recorded elsewhere (a status written by another replica or an
+   * earlier run): the credential set is held until `retryAtMs` as if this
+   * client had been refused itself.
+   */
+  rememberRefusal(credentials: ResolvedCredentials, refusal: { readonly refusedAtMs: number; readonly retryAtMs: number }): void;
   close(): Promise<void>;
 }
 
@@ -148,16 +159,18 @@ export class OpenStackClient implements StoreChecker {
   readonly #observer: OpenStackObserver | undefined;
   readonly #pageSize: number;
   readonly #maxConcurrentGroups: number;
+  readonly #refusals: AuthRefusals;
   readonly #logKey = randomBytes(16);
 
   constructor(options: OpenStackClientOptions = {}) {
-    const { logger, observer, now, tokenMarginMs, volumesPageSize, maxConcurrentGroups, ...transport } = options;
+    const { logger, observer, now, tokenMarginMs, volumesPageSize, maxConcurrentGroups, authRefusalHoldMs, ...transport } = options;
     this.#now = now ?? Date.now;
     this.#logger = logger;
     this.#observer = observer;
     this.#pageSize = Math.max(1, Math.floor(volumesPageSize ?? 1000));
     this.#maxConcurrentGroups = Math.max(1, Math.floor(maxConcurrentGroups ?? 8));
     this.#tokens = new TokenCache({ now: this.#now, marginMs: tokenMarginMs ?? DEFAULT_TOKEN_MARGIN_MS });
+    this.#refusals = new AuthRefusals({ now: this.#now, holdMs: authRefusalHoldMs ?? DEFAULT_AUTH_REFUSAL_HOLD_MS });
     this.#transport = new HttpTransport({ ...transport, logger });
   }
 
@@ -245,7 +258,7 @@ export class OpenStackClient implements StoreChecker {
           try {
             const volumes = await this.#allVolumes(this.#cinder(session, endpoint, retries, options.signal));
             for (const request of endpointMembers) {
-              const images = imageVolumesOfType(volumes, request.volumeType);
+              const images = imageVolumesOfTypes(volumes, request.volumeTypes);
               results.set(request.key, { ok: true, count: images.length, volumes: images, endpoint });
             }
           } catch (error) {
@@ -271,6 +284,18 @@ export class OpenStackClient implements StoreChecker {
   async verifyCredentials(target: CinderTarget, options: RoundOptions = {}): Promise<{ projectId: string; userId: string }> {
     const session = await this.#session(this.#authGroup(target, [target]), options.signal);
     return { projectId: session.token.projectId, userId: session.token.userId };
+  }
+
+  rememberRefusal(credentials: ResolvedCredentials, refusal: { readonly refusedAtMs: number; readonly retryAtMs: number }): void {
+    this.#refusals.remember(credentialsKey(credentials), {
+      ...refusal,
+      message: `Keystone at ${safeUrl(credentials.auth.authUrl)} refused ${describeIdentity(credentials.auth)} (HTTP 401) at ${isoTime(refusal.refusedAtMs)}, as an earlier run of the operator recorded`,
+    });
+  }
+
+  /** Credential sets held now because Keystone refused them. */
+  heldCredentialSets(): number {
+    return this.#refusals.heldCount();
   }
 
   async close(): Promise<void> {
@@ -317,15 +342,43 @@ export class OpenStackClient implements StoreChecker {
   }
 
   async #session(group: AuthGroup, signal: AbortSignal | undefined): Promise<Session> {
+    // Refusals are about the credentials, whatever TLS settings reached Keystone.
+    const refusalKey = credentialsKey(group.credentials);
     const issue = async (): Promise<KeystoneToken> => {
+      const held = this.#refusals.held(refusalKey);
+      if (held !== undefined) {
+        this.#emit({ kind: "auth-held", outcome: "AuthFailed", durationMs: 0 });
+        throw new AuthFailedError(heldMessage(held), { service: "keystone", refusal: { refusedAtMs: held.refusedAtMs, retryAtMs: held.retryAtMs, held: true } });
+      }
       const started = performance.now();
       try {
-        const token = await authenticate({ transport: this.#transport, auth: group.credentials.auth, tls: group.tls, retries: group.retries, now: this.#now, signal });
+        const token = await authenticate({
+          transport: this.#transport,
+          auth: group.credentials.auth,
+          tls: group.tls,
+          retries: group.retries,
+          now: this.#now,
+          signal,
+          replay: this.#refusals.wasAccepted(refusalKey) ? "always" : "unsent-only",
+        });
+        this.#refusals.accepted(refusalKey);
         this.#emit({ kind: "auth", outcome: "ok", durationMs: performance.now() - started });
         this.#logger?.debug({ credentials: group.logId, projectId: token.projectId, expiresAt: token.expiresAt }, "authenticated to Keystone");
         return token;
       } catch (error) {
-        const failure = this.#asOpenStackError(error, group);
+        let failure = this.#asOpenStackError(error, group);
+        if (failure instanceof AuthFailedError && failure.status === 401) {
+          const refusal = this.#refusals.refused(refusalKey, failure.message);
+          failure = new AuthFailedError(heldMessage(refusal), {
+            service: "keystone",
+            ...(failure.url === undefined ? {} : { url: failure.url }),
+            ...(failure.method === undefined ? {} : { method: failure.method }),
+            status: 401,
+            ...(failure.attempts === undefined ? {} : { attempts: failure.attempts }),
+            refusal: { refusedAtMs: refusal.refusedAtMs, retryAtMs: refusal.retryAtMs, held: false },
+          });
+          this.#logger?.warn({ credentials: group.logId, retryAt: isoTime(refusal.retryAtMs) }, "Keystone refused a credential set; holding it off to avoid a lockout");
+        }
         this.#emit({ kind: "auth", outcome: failure.reason, durationMs: performance.now() - started });
         this.#logger?.debug({ credentials: group.logId, error: failure.toJSON() }, "Keystone authentication failed");
         throw failure;
@@ -432,6 +485,17 @@ export class OpenStackClient implements StoreChecker {
       this.#logger?.warn({ error: summarizeCause(error, []) }, "the OpenStack observer threw; ignored");
     }
   }
+}
+
+function isoTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+const LOCKOUT_NOTE = "Keystone locks a user out after a few refused passwords in a row (security_compliance lockout_failure_attempts), which would stop glance-api too";
+
+/** One text for the refusal and for every round it is held, so a status does not change from one round to the next. */
+function heldMessage(refusal: AuthRefusal): string {
+  return `${refusal.message.replace(/\.$/, "")} (at ${isoTime(refusal.refusedAtMs)}). ${LOCKOUT_NOTE}, so the operator holds these credentials off until ${isoTime(refusal.retryAtMs)}; a change of the Secret's data is tried at once`;
 }
 
 function endpointFor(token: KeystoneToken, target: CinderTarget): ReturnType<typeof selectCinderEndpoint> {

@@ -12,6 +12,7 @@
 
 export const OPENSTACK_ERROR_REASONS = [
   "AuthFailed",
+  "KeystoneRejected",
   "EndpointNotFound",
   "Unreachable",
   "Timeout",
@@ -81,11 +82,52 @@ export abstract class OpenStackError extends Error {
   }
 }
 
-/** Keystone refused the credentials, or Cinder refused the token's permissions. */
+/** When Keystone refused a credential set, and when the operator sends it again (see auth-refusals.ts). */
+export interface RefusalTimes {
+  readonly refusedAtMs: number;
+  readonly retryAtMs: number;
+  /** True when this answer is the memory of an earlier refusal: nothing was sent to Keystone this time. */
+  readonly held: boolean;
+}
+
+/**
+ * Keystone refused the credentials (HTTP 401: wrong password, unknown user
+ * or project, locked or disabled account), or Cinder refused the token's
+ * permissions. Every 401 for a password counts towards Keystone's lockout.
+ */
 export class AuthFailedError extends OpenStackError {
   override readonly name = "AuthFailedError";
   readonly reason = "AuthFailed";
   readonly code = "OS_AUTH_FAILED";
+  readonly transient = false;
+  /** Set for a refusal by Keystone: when it happened and when the set is tried again. */
+  readonly refusal: RefusalTimes | undefined;
+
+  constructor(message: string, details: OpenStackErrorDetails & { readonly refusal?: RefusalTimes } = {}) {
+    super(message, details);
+    this.refusal = details.refusal;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {
+      ...super.toJSON(),
+      ...(this.refusal === undefined
+        ? {}
+        : { refusedAt: new Date(this.refusal.refusedAtMs).toISOString(), retryAt: new Date(this.refusal.retryAtMs).toISOString(), held: this.refusal.held }),
+    };
+  }
+}
+
+/**
+ * Something at authUrl answered the token request with 400, 403 or 404:
+ * not a refusal of the credentials (Keystone does not count it towards a
+ * lockout) but a request that did not reach Keystone's identity check, such
+ * as an authUrl that is not the v3 root or a proxy that forbids the path.
+ */
+export class KeystoneRejectedError extends OpenStackError {
+  override readonly name = "KeystoneRejectedError";
+  readonly reason = "KeystoneRejected";
+  readonly code = "OS_KEYSTONE_REJECTED";
   readonly transient = false;
 }
 

@@ -52,6 +52,14 @@ export interface HttpRequest {
   readonly tls: TlsSettings;
   /** Retries after the first attempt, for connection errors and 500/502/503/504. */
   readonly retries: number;
+  /**
+   * "always" (default): retry as `retries` says. "unsent-only": retry only
+   * when the request provably never reached the service (the connection
+   * could not be opened) or it answered 503 without processing it. For
+   * requests whose repetition has a cost, such as a password Keystone may
+   * refuse: every refusal counts towards its lockout.
+   */
+  readonly replay?: "always" | "unsent-only";
   /** Values to scrub from any text kept from a failure. */
   readonly secrets: readonly string[];
   readonly signal?: AbortSignal | undefined;
@@ -97,6 +105,8 @@ const CONNECTION_CODES = new Set([
   "UND_ERR_CLOSED",
 ]);
 const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
+/** Failures that happen before a byte of the request is sent. */
+const UNSENT_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "EHOSTDOWN", "ENETUNREACH", "ENETDOWN", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
 const TLS_CODE = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|ERR_TLS_|ERR_SSL_|ERR_OSSL_|HOSTNAME_MISMATCH|INVALID_CA|INVALID_PURPOSE)/;
 
 const SERVICE_LABEL: Record<OpenStackService, string> = { keystone: "Keystone", cinder: "Cinder" };
@@ -165,7 +175,8 @@ export class HttpTransport {
           signal,
         });
         const text = await this.#readBody(response.body);
-        if (RETRIED_STATUSES.has(response.statusCode) && attempt < maxAttempts) {
+        const replayable = request.replay === "unsent-only" ? response.statusCode === 503 : RETRIED_STATUSES.has(response.statusCode);
+        if (replayable && attempt < maxAttempts) {
           await this.#retryPause(request, attempt, maxAttempts, `HTTP ${response.statusCode}`);
           continue;
         }
@@ -180,7 +191,10 @@ export class HttpTransport {
           });
         }
         const failure = deadline.aborted ? "timeout" : classifyTransportError(error);
-        const retryable = failure === "connection" || (failure === "timeout" && causeCodes(error).includes("UND_ERR_CONNECT_TIMEOUT"));
+        const retryable =
+          request.replay === "unsent-only"
+            ? causeCodes(error).some((code) => UNSENT_CODES.has(code))
+            : failure === "connection" || (failure === "timeout" && causeCodes(error).includes("UND_ERR_CONNECT_TIMEOUT"));
         if (retryable && attempt < maxAttempts) {
           await this.#retryPause(request, attempt, maxAttempts, summarizeCause(error, request.secrets).code ?? failure);
           continue;

@@ -20,6 +20,7 @@ export {
 export {
   AuthFailedError,
   EndpointNotFoundError,
+  KeystoneRejectedError,
   isOpenStackError,
   OPENSTACK_ERROR_REASONS,
   OpenStackError,
@@ -31,9 +32,11 @@ export {
   type CauseSummary,
   type OpenStackErrorReason,
   type OpenStackService,
+  type RefusalTimes,
 } from "./errors.js";
 export { DEFAULT_CATALOG_INFO, findEndpoint, parseCatalogInfo, selectCinderEndpoint, expandEndpointTemplate, type Catalog } from "./catalog.js";
 export { DEFAULT_HTTP_RETRIES } from "./backoff.js";
+export { AuthRefusals, DEFAULT_AUTH_REFUSAL_HOLD_MS, type AuthRefusal } from "./auth-refusals.js";
 export { createDefaultDispatcher, type DispatcherFactory, type DispatcherRequest, type TlsSettings } from "./http.js";
 export type { CinderVolume, VolumeTypeInfo } from "./cinder.js";
-export { imageVolumesOfType, isImageVolumeName, type ImageVolume, type VolumeTypeRef } from "./volumes.js";
+export { imageVolumesOfType, imageVolumesOfTypes, isImageVolumeName, type ImageVolume, type VolumeTypeRef } from "./volumes.js";

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { OpenStackAuth, PasswordAuth } from "../api/credentials.js";
 import { CatalogSchema, type Catalog } from "./catalog.js";
-import { AuthFailedError, UnexpectedError, UnreachableError } from "./errors.js";
+import { AuthFailedError, KeystoneRejectedError, UnexpectedError, UnreachableError } from "./errors.js";
 import type { HttpResponse, HttpTransport, TlsSettings } from "./http.js";
 import { redactSecrets, safeUrl } from "./redact.js";
 
@@ -118,6 +118,8 @@ export interface AuthenticateOptions {
   readonly retries: number;
   readonly now: () => number;
   readonly signal?: AbortSignal | undefined;
+  /** "unsent-only" for credentials Keystone never accepted: a lost answer to a wrong password must not be sent twice. */
+  readonly replay?: "always" | "unsent-only";
 }
 
 /**
@@ -141,6 +143,7 @@ export async function authenticate(options: AuthenticateOptions): Promise<Keysto
     retries: options.retries,
     secrets,
     signal: options.signal,
+    replay: options.replay ?? "always",
   });
   if (response.status !== 201) throw authFailure(response, auth, url, secrets);
   const value = headerValue(response, "x-subject-token");
@@ -195,28 +198,31 @@ function authFailure(response: HttpResponse, auth: OpenStackAuth, url: string, s
   const said = keystoneErrorMessage(response.text);
   const keystoneSays = said === undefined ? "" : ` Keystone says: "${redactSecrets(said, secrets)}".`;
   const who = describeIdentity(auth);
-  switch (response.status) {
-    case 401:
-      return new AuthFailedError(
-        auth.kind === "password"
-          ? `Keystone at ${safeUrl(auth.authUrl)} refused ${who} (HTTP 401).${keystoneSays} Check the username, password, project and both domains in the credentials Secret; Keystone does not say which one is wrong`
-          : `Keystone at ${safeUrl(auth.authUrl)} refused ${who} (HTTP 401).${keystoneSays} Check the application credential id and secret in the credentials Secret, and that it has not expired or been deleted`,
-        details,
-      );
-    case 400:
-      return new AuthFailedError(`Keystone at ${safeUrl(auth.authUrl)} rejected the authentication request for ${who} as malformed (HTTP 400).${keystoneSays} Check the credential fields in the Secret`, details);
-    case 403:
-      return new AuthFailedError(`Keystone at ${safeUrl(auth.authUrl)} forbids ${who} to get a token (HTTP 403).${keystoneSays} The user may be disabled or lack a role on the project`, details);
-    case 404:
-      return new AuthFailedError(
-        `Keystone answered 404 at ${safeUrl(url)}: authUrl "${safeUrl(auth.authUrl)}" does not look like a Keystone v3 endpoint. It must be the v3 root, e.g. https://keystone.example.com/v3 (glance_store appends /auth/tokens to it)`,
-        details,
-      );
-    case 502:
-    case 503:
-    case 504:
-      return new UnreachableError(`Keystone at ${safeUrl(auth.authUrl)} answered HTTP ${response.status} to ${response.attempts} attempt(s): it or a proxy in front of it is down`, details);
-    default:
-      return new UnexpectedError(`Keystone at ${safeUrl(auth.authUrl)} answered HTTP ${response.status} to the authentication of ${who}.${keystoneSays}`, details);
+  if (response.status === 401) {
+    return new AuthFailedError(
+      auth.kind === "password"
+        ? `Keystone at ${safeUrl(auth.authUrl)} refused ${who} (HTTP 401).${keystoneSays} Check the username, password, project and both domains in the credentials Secret; Keystone does not say which one is wrong`
+        : `Keystone at ${safeUrl(auth.authUrl)} refused ${who} (HTTP 401).${keystoneSays} Check the application credential id and secret in the credentials Secret, and that it has not expired or been deleted`,
+      details,
+    );
   }
+  if (response.status === 400) {
+    return new KeystoneRejectedError(`Keystone at ${safeUrl(auth.authUrl)} rejected the authentication request for ${who} as malformed (HTTP 400).${keystoneSays} Check the credential fields in the Secret`, details);
+  }
+  if (response.status === 403) {
+    return new KeystoneRejectedError(
+      `the token request for ${who} at ${safeUrl(url)} was forbidden (HTTP 403).${keystoneSays} Keystone refuses wrong credentials with 401, so this is most likely a proxy or firewall in front of it, or an authUrl that points at another service`,
+      details,
+    );
+  }
+  if (response.status === 404) {
+    return new KeystoneRejectedError(
+      `Keystone answered 404 at ${safeUrl(url)}: authUrl "${safeUrl(auth.authUrl)}" does not look like a Keystone v3 endpoint. It must be the v3 root, e.g. https://keystone.example.com/v3 (glance_store appends /auth/tokens to it)`,
+      details,
+    );
+  }
+  if (response.status >= 500) {
+    return new UnreachableError(`Keystone at ${safeUrl(auth.authUrl)} answered HTTP ${response.status} to ${response.attempts} attempt(s): it or a proxy in front of it is failing`, details);
+  }
+  return new UnexpectedError(`Keystone at ${safeUrl(auth.authUrl)} answered HTTP ${response.status} to the authentication of ${who}.${keystoneSays}`, details);
 }

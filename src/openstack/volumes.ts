@@ -32,12 +32,17 @@ export function volumeHasType(volume: CinderVolume, type: VolumeTypeRef): boolea
   return type.id !== undefined && volume.volume_type_id === type.id;
 }
 
-/** The image volumes of one type: what still holds images of a store (DESIGN.md rule 4). */
+/** The image volumes of one type: what still holds images of a store (rule 4 in docs/controller.md). */
 export function imageVolumesOfType(volumes: readonly CinderVolume[], type: VolumeTypeRef): ImageVolume[] {
+  return imageVolumesOfTypes(volumes, [type]);
+}
+
+/** The image volumes of any of `types`: a store keeps images on every type it was ever rendered with. */
+export function imageVolumesOfTypes(volumes: readonly CinderVolume[], types: readonly VolumeTypeRef[]): ImageVolume[] {
   const result: ImageVolume[] = [];
   for (const volume of volumes) {
     const imageId = imageIdOfVolume(volume.name);
-    if (imageId === undefined || !volumeHasType(volume, type)) continue;
+    if (imageId === undefined || !types.some((type) => volumeHasType(volume, type))) continue;
     result.push({ id: volume.id, name: volume.name as string, imageId, status: volume.status, volumeType: volume.volume_type ?? undefined });
   }
   return result;

@@ -66,6 +66,8 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
   readonly #stores: Gauge<"target" | "state">;
   readonly #informerRestarts: Counter<"resource" | "reason">;
   readonly #leader: Gauge;
+  readonly #keystoneRefusals: Counter;
+  readonly #keystoneHeld: Counter;
   readonly #maxLabelValues: number;
   readonly #seenLabelValues = new Map<string, Set<string>>();
   readonly #storeStatesByTarget = new Map<string, Set<string>>();
@@ -142,6 +144,16 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
       help: "1 while this replica holds the leader Lease and reconciles, else 0.",
       registers,
     });
+    this.#keystoneRefusals = new Counter({
+      name: `${METRIC_PREFIX}keystone_refusals_total`,
+      help: "Token requests Keystone refused with 401 (wrong password, unknown user or project, locked account). Each counts towards Keystone's lockout of the user; the operator then holds the credential set off (--auth-refusal-backoff).",
+      registers,
+    });
+    this.#keystoneHeld = new Counter({
+      name: `${METRIC_PREFIX}keystone_auth_held_total`,
+      help: "Token requests not sent because Keystone refused the same credentials earlier and they are held off to avoid a lockout.",
+      registers,
+    });
     this.#leader.set(0);
     this.#queueDepth.set(0);
     this.#queueInFlight.set(0);
@@ -171,6 +183,8 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
   readonly observeOpenStackRequest: OpenStackRequestObserver = (event) => {
     const labels = { kind: this.#label("kind", event.kind), outcome: this.#label("outcome", event.outcome) };
     this.#openstackRequests.inc(labels);
+    if (event.kind === "auth" && event.outcome === "AuthFailed") this.#keystoneRefusals.inc();
+    if (event.kind === "auth-held") this.#keystoneHeld.inc();
     if (Number.isFinite(event.durationMs)) this.#openstackDuration.observe(labels, Math.max(0, event.durationMs) / 1000);
   };
 

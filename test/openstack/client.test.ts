@@ -195,11 +195,75 @@ for (const row of authFailures) {
   });
 }
 
-test("an authUrl without /v3 is AuthFailed with the fix in the message", async (t) => {
+test("an authUrl without /v3 is KeystoneRejected, not AuthFailed (Keystone never judged the password), with the fix in the message", async (t) => {
   const openstack = openstackOf(stack);
   const root = openstack.keystoneUrl.replace(/\/v3$/, "");
-  const result = expectFailure(t, await checkOne(newClient(), { credentials: glanceCredentials({ authUrl: root }), volumeType: "x" }), "AuthFailed");
+  const events: OpenStackEvent[] = [];
+  const client = newClient(events);
+  const result = expectFailure(t, await checkOne(client, { credentials: glanceCredentials({ authUrl: root }), volumeType: "x" }), "KeystoneRejected");
   t.regex(result.error.message, /does not look like a Keystone v3 endpoint. It must be the v3 root/);
+  // Not a refusal: nothing is held, the next round asks again.
+  expectFailure(t, await checkOne(client, { credentials: glanceCredentials({ authUrl: root }), volumeType: "x" }), "KeystoneRejected");
+  t.deepEqual(events.filter((e) => e.kind === "auth" || e.kind === "auth-held").map((e) => e.kind), ["auth", "auth"]);
+});
+
+test("a refused credential set is sent to Keystone once per hold, whatever the rounds, targets and stores; a changed password is sent at once", async (t) => {
+  const openstack = openstackOf(stack);
+  const admin = openstack.admin;
+  const username = unique("lockout-probe");
+  const userId = await admin.createUser({ name: username, password: "right-password", defaultProjectId: openstack.serviceProjectId });
+  await admin.grantProjectRole(openstack.serviceProjectId, userId, "admin");
+  secrets.add("right-password");
+  secrets.add("wrong-password-1");
+  const type = await admin.createVolumeType(unique("held"));
+  const user = { ...glance(), username, password: "right-password" };
+  const events: OpenStackEvent[] = [];
+  const wire = new WireRecorder();
+  const client = newClient(events, { wire });
+  const wrong = passwordCredentials({ ...user, password: "wrong-password-1" });
+  const authCalls = () => wire.count("POST", AUTH_PATH);
+
+  const before = authCalls();
+  const first = expectFailure(t, await checkOne(client, { credentials: wrong, volumeType: type.name }), "AuthFailed");
+  t.regex(first.error.message, /holds these credentials off until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; a change of the Secret's data is tried at once/);
+  t.false(first.error.message.includes("wrong-password-1"));
+  // Five more rounds with the set in two stores each (as two targets would): not one more token request.
+  for (let round = 0; round < 5; round++) {
+    const results = await client.checkStores([
+      { key: "a", credentials: wrong, regionName: "RegionOne", volumeType: type.name },
+      { key: "b", credentials: wrong, regionName: "RegionOne", volumeType: type.name },
+    ]);
+    for (const key of ["a", "b"]) {
+      const result = results.get(key);
+      t.true(result !== undefined && !result.ok && result.error.reason === "AuthFailed");
+      if (result !== undefined && !result.ok) t.is(result.error.message, first.error.message, "one message for every round: the status does not churn");
+    }
+  }
+  t.is(authCalls() - before, 1, "exactly one refused request reached Keystone");
+  t.true(events.filter((e) => e.kind === "auth-held").length >= 5);
+  const failed = await openstack.postgres.sql("keystone", `SELECT failed_auth_count FROM local_user WHERE name = '${username}'`);
+  t.regex(failed, /^\s*1\s*$/m, `Keystone counted one failure: ${failed}`);
+
+  // The fix (a new Secret, so a new credential set) is tried at once and works.
+  const fixed = await checkOne(client, { credentials: passwordCredentials(user), volumeType: type.name });
+  t.true(fixed.ok);
+  t.is(authCalls() - before, 2);
+});
+
+test("a refusal remembered from a status holds the set without asking Keystone; an expired one does not", async (t) => {
+  const events: OpenStackEvent[] = [];
+  const wire = new WireRecorder();
+  const client = newClient(events, { wire });
+  const credentials = glanceCredentials({ password: "recorded-wrong-password" });
+  secrets.add("recorded-wrong-password");
+  const now = Date.now();
+  client.rememberRefusal(credentials, { refusedAtMs: now - 60_000, retryAtMs: now + 3_600_000 });
+  const held = expectFailure(t, await checkOne(client, { credentials, volumeType: "x" }), "AuthFailed");
+  t.regex(held.error.message, /as an earlier run of the operator recorded/);
+  t.is(wire.count("POST", AUTH_PATH), 0, "nothing was sent");
+  const expired = glanceCredentials();
+  client.rememberRefusal(expired, { refusedAtMs: now - 7_200_000, retryAtMs: now - 1 });
+  expectFailure(t, await checkOne(client, { credentials: expired, volumeType: "no-such-type-here" }), "VolumeTypeNotFound");
 });
 
 // ---------------------------------------------------------------- endpoints
@@ -370,9 +434,9 @@ test("image volumes: 130 volumes over pages of 50, counted per store type from o
   const client = newClient(events, { volumesPageSize: 50 });
   const volumesBefore = recorder.count("GET", VOLUMES_PATH);
   const counted = await client.countImageVolumes([
-    { key: "paged", credentials: glanceCredentials(), regionName: "RegionOne", volumeType: { name: paged.name, id: paged.id } },
-    { key: "other", credentials: glanceCredentials(), regionName: "RegionOne", volumeType: { name: other.name } },
-    { key: "empty", credentials: glanceCredentials(), regionName: "RegionOne", volumeType: { name: "no-volumes-of-this-type" } },
+    { key: "paged", credentials: glanceCredentials(), regionName: "RegionOne", volumeTypes: [{ name: paged.name, id: paged.id }] },
+    { key: "other", credentials: glanceCredentials(), regionName: "RegionOne", volumeTypes: [{ name: other.name }] },
+    { key: "empty", credentials: glanceCredentials(), regionName: "RegionOne", volumeTypes: [{ name: "no-volumes-of-this-type" }] },
   ]);
   t.like(counted.get("paged"), { ok: true, count: 120 });
   t.like(counted.get("other"), { ok: true, count: 5 });
@@ -388,7 +452,7 @@ test("image volumes: 130 volumes over pages of 50, counted per store type from o
   const listed = await client.listVolumes({ credentials: glanceCredentials(), regionName: "RegionOne" });
   t.is(new Set(listed.map((v) => v.id)).size, total);
 
-  const refused = await client.countImageVolumes([{ key: "x", credentials: glanceCredentials({ password: "wrong-password-for-glance" }), volumeType: { name: paged.name } }]);
+  const refused = await client.countImageVolumes([{ key: "x", credentials: glanceCredentials({ password: "wrong-password-for-glance" }), volumeTypes: [{ name: paged.name }] }]);
   const failure = refused.get("x");
   t.is(failure?.ok, false);
   if (failure !== undefined && !failure.ok) {

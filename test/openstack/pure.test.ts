@@ -242,7 +242,7 @@ test("safeUrl drops userinfo and the query string", (t) => {
 });
 
 test("OpenStack errors: stable reasons and codes, JSON without secrets, cause is a summary", (t) => {
-  t.deepEqual([...OPENSTACK_ERROR_REASONS], ["AuthFailed", "EndpointNotFound", "Unreachable", "Timeout", "VolumeTypeNotFound", "VolumeTypeNotAccessible", "Unexpected"]);
+  t.deepEqual([...OPENSTACK_ERROR_REASONS], ["AuthFailed", "KeystoneRejected", "EndpointNotFound", "Unreachable", "Timeout", "VolumeTypeNotFound", "VolumeTypeNotAccessible", "Unexpected"]);
   const error = new UnreachableError("Cinder is down", { service: "cinder", url: "http://c/v3/p/types", method: "GET", attempts: 4, cause: { name: "Error", code: "ECONNREFUSED", message: "x" } });
   t.is(error.reason, "Unreachable");
   t.is(error.code, "OS_UNREACHABLE");
