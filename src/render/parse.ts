@@ -1,13 +1,16 @@
 import type { ResolvedCredentials } from "../api/credentials.js";
 import { ResolvedCredentialsSchema } from "../api/credentials.js";
 import { GlanceStoreSpecSchema, type GlanceStoreSpec } from "../api/glancestore.js";
+import { GLANCE_CONF_DIR } from "./glance-paths.js";
+import { isCaFileName } from "./render.js";
 
 /**
  * Reads back what renderStoresConfig wrote: the stores a target's ConfigMap
  * and Secret carry right now. The controller needs this memory to keep a
- * rendered store exactly as it was (DESIGN.md rule 2) when its Secret or
- * Keystone is broken, across operator restarts, with nothing but the
- * cluster's own objects to remember it by.
+ * rendered store exactly as it was (rule 2 in docs/controller.md) when its
+ * Secret or Keystone is broken, across operator restarts, with nothing but
+ * the cluster's own objects to remember it by. It reads the format of every
+ * release (credentials once sat in the stores file) by merging both files.
  *
  * It reads only the operator's own format (quoted strings, the `$`
  * escapes of oslo-value.ts); anything else is refused rather than guessed.
@@ -21,33 +24,74 @@ export interface RenderedStore {
   readonly credentials: ResolvedCredentials;
 }
 
+/** A store that enabled_backends names but whose sections cannot be read back whole. */
+export interface UnreadableStore {
+  readonly storeId: string;
+  /** Why, naming options or fields but never a value. */
+  readonly message: string;
+}
+
 export type ParseRenderedResult =
-  | { readonly ok: true; readonly stores: readonly RenderedStore[]; readonly defaultStoreId: string | undefined }
+  | {
+      readonly ok: true;
+      /** Every store Glance runs with these files, in enabled_backends order (the order glance_store configures them in). */
+      readonly storeIds: readonly string[];
+      readonly defaultStoreId: string | undefined;
+      /** The stores that read back whole, in enabled_backends order. */
+      readonly stores: readonly RenderedStore[];
+      /** The others: one broken section does not discard the rest. */
+      readonly unreadable: readonly UnreadableStore[];
+    }
   | { readonly ok: false; readonly message: string };
 
 type Sections = Map<string, Map<string, string>>;
 
-export function parseRenderedConfig(storesConf: string, credentialsConf: string): ParseRenderedResult {
+/**
+ * Reads both files as oslo.config merges them: per section and option, the
+ * file read later wins, and glance-api reads a config directory in sorted
+ * order (the credentials file sorts before the stores file). `files` are
+ * the Secret's other keys, for CA bundles the options point at.
+ */
+export function parseRenderedConfig(storesConf: string, credentialsConf: string | undefined, files: Readonly<Record<string, string>> = {}): ParseRenderedResult {
+  let options: Sections;
   try {
-    const options = readSections(storesConf, "stores file");
-    const secrets = readSections(credentialsConf, "credentials file");
-    const backends = options.get("DEFAULT")?.get("enabled_backends");
-    if (backends === undefined) return { ok: false, message: "the stores file has no [DEFAULT] enabled_backends" };
-    const ids = backends
-      .split(",")
-      .map((entry) => entry.trim())
-      .filter((entry) => entry !== "")
-      .map((entry) => {
-        const [id, type] = entry.split(":").map((part) => part.trim());
-        if (!id || type !== "cinder") throw new Error(`enabled_backends entry ${JSON.stringify(entry)} is not <id>:cinder`);
-        return id;
-      });
-    const defaultStoreId = options.get("glance_store")?.get("default_backend");
-    const stores = ids.map((id) => readStore(id, options.get(id), secrets.get(id), defaultStoreId === id));
-    return { ok: true, stores, defaultStoreId };
+    options = readSections(storesConf, "stores file");
   } catch (error) {
     return { ok: false, message: (error as Error).message };
   }
+  let secrets: Sections = new Map();
+  let credentialsProblem: string | undefined;
+  if (credentialsConf === undefined) {
+    credentialsProblem = "the rendered Secret is missing";
+  } else {
+    try {
+      secrets = readSections(credentialsConf, "credentials file");
+    } catch (error) {
+      credentialsProblem = (error as Error).message;
+    }
+  }
+  const backends = options.get("DEFAULT")?.get("enabled_backends");
+  if (backends === undefined) return { ok: false, message: "the stores file has no [DEFAULT] enabled_backends" };
+  const storeIds: string[] = [];
+  for (const entry of backends.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
+    const [id, type] = entry.split(":").map((part) => part.trim());
+    if (!id || type !== "cinder") return { ok: false, message: `enabled_backends entry ${JSON.stringify(entry)} is not <id>:cinder` };
+    storeIds.push(id);
+  }
+  const defaultStoreId = options.get("glance_store")?.get("default_backend");
+  const stores: RenderedStore[] = [];
+  const unreadable: UnreadableStore[] = [];
+  for (const id of storeIds) {
+    try {
+      const merged = new Map([...(secrets.get(id) ?? []), ...(options.get(id) ?? [])]);
+      if (options.get(id) === undefined && secrets.get(id) === undefined) throw new Error(`store ${JSON.stringify(id)} is in enabled_backends but has no section`);
+      stores.push(readStore(id, merged, defaultStoreId === id, files));
+    } catch (error) {
+      const message = (error as Error).message;
+      unreadable.push({ storeId: id, message: credentialsProblem === undefined ? message : `${message} (${credentialsProblem})` });
+    }
+  }
+  return { ok: true, storeIds, defaultStoreId, stores, unreadable };
 }
 
 function readSections(text: string, what: string): Sections {
@@ -118,6 +162,8 @@ const BOOLEAN_FIELDS = {
 } as const;
 
 const CREDENTIAL_OPTIONS = new Set([
+  "cinder_store_password",
+  "cinder_store_application_credential_secret",
   "cinder_store_auth_address",
   "cinder_store_user_name",
   "cinder_store_user_domain_name",
@@ -126,11 +172,17 @@ const CREDENTIAL_OPTIONS = new Set([
   "cinder_store_application_credential_id",
 ]);
 
-function readStore(id: string, options: Map<string, string> | undefined, secrets: Map<string, string> | undefined, isDefault: boolean): RenderedStore {
-  if (options === undefined) throw new Error(`store ${JSON.stringify(id)} is in enabled_backends but has no section`);
+function readStore(id: string, options: Map<string, string>, isDefault: boolean, files: Readonly<Record<string, string>>): RenderedStore {
   const spec: Record<string, unknown> = { default: isDefault };
+  let caCertPem: string | undefined;
+  const caPath = options.get("cinder_ca_certificates_file");
+  if (caPath !== undefined && caPath.startsWith(`${GLANCE_CONF_DIR}/`) && isCaFileName(caPath.slice(GLANCE_CONF_DIR.length + 1))) {
+    caCertPem = files[caPath.slice(GLANCE_CONF_DIR.length + 1)];
+    if (caCertPem === undefined) throw new Error(`store ${JSON.stringify(id)} names the CA bundle ${caPath}, which the rendered Secret lacks`);
+  }
   const extraOptions: Record<string, string> = {};
   for (const [name, value] of options) {
+    if (name === "cinder_ca_certificates_file" && caCertPem !== undefined) continue;
     if (name in STRING_FIELDS) spec[STRING_FIELDS[name as keyof typeof STRING_FIELDS]] = value;
     else if (name in INTEGER_FIELDS) spec[INTEGER_FIELDS[name as keyof typeof INTEGER_FIELDS]] = integer(id, name, value);
     else if (name in BOOLEAN_FIELDS) spec[BOOLEAN_FIELDS[name as keyof typeof BOOLEAN_FIELDS]] = boolean(id, name, value);
@@ -142,17 +194,17 @@ function readStore(id: string, options: Map<string, string> | undefined, secrets
   const applicationCredentialId = options.get("cinder_store_application_credential_id");
   const auth =
     applicationCredentialId !== undefined
-      ? { kind: "applicationCredential", authUrl, applicationCredentialId, applicationCredentialSecret: secrets?.get("cinder_store_application_credential_secret") }
+      ? { kind: "applicationCredential", authUrl, applicationCredentialId, applicationCredentialSecret: options.get("cinder_store_application_credential_secret") }
       : {
           kind: "password",
           authUrl,
           username: options.get("cinder_store_user_name"),
-          password: secrets?.get("cinder_store_password"),
+          password: options.get("cinder_store_password"),
           userDomainName: options.get("cinder_store_user_domain_name"),
           projectName: options.get("cinder_store_project_name"),
           projectDomainName: options.get("cinder_store_project_domain_name"),
         };
-  const credentials = ResolvedCredentialsSchema.safeParse({ auth: dropUndefined(auth) });
+  const credentials = ResolvedCredentialsSchema.safeParse({ auth: dropUndefined(auth), ...(caCertPem === undefined ? {} : { caCertPem }) });
   if (!credentials.success) {
     // The issue names fields only, never values: the password may be among them.
     const fields = [...new Set(credentials.error.issues.map((issue) => issue.path.join(".")))].join(", ");

@@ -7,9 +7,10 @@ import { NASTY_VALUES, osloString } from "./arbitraries.js";
 import { GOLDEN_SCENARIOS, passwordCredentials, store } from "./scenarios.js";
 
 /** What the controller does with a parsed store: give back the object's reference fields and render again. */
-function rerender(storesConf: string, credentialsConf: string) {
-  const parsed = parseRenderedConfig(storesConf, credentialsConf);
+function rerender(storesConf: string, credentialsConf: string, caFiles: Record<string, string> = {}) {
+  const parsed = parseRenderedConfig(storesConf, credentialsConf, caFiles);
   if (!parsed.ok) throw new Error(parsed.message);
+  if (parsed.unreadable.length > 0) throw new Error(JSON.stringify(parsed.unreadable));
   const stores: StoreToRender[] = parsed.stores.map((s) => ({
     storeId: s.storeId,
     spec: { ...s.spec, credentialsSecretRef: { name: "glance-cinder" }, target: "glance-api" },
@@ -38,10 +39,11 @@ for (const [name, stores] of Object.entries(GOLDEN_SCENARIOS)) {
   test(`parsing the rendered ${name} files and rendering again gives the same bytes`, (t) => {
     const first = renderStoresConfig(stores);
     if (!first.ok) return t.fail(JSON.stringify(first.errors));
-    const second = rerender(first.config.storesConf, first.config.credentialsConf);
+    const second = rerender(first.config.storesConf, first.config.credentialsConf, { ...first.config.caFiles });
     if (!second.ok) return t.fail(JSON.stringify(second.errors));
     t.is(second.config.storesConf, first.config.storesConf);
     t.is(second.config.credentialsConf, first.config.credentialsConf);
+    t.deepEqual(second.config.caFiles, first.config.caFiles);
   });
 }
 
@@ -65,21 +67,8 @@ test("any description and password survive a render, parse, render cycle", (t) =
 
 const broken: [string, string, string, RegExp][] = [
   ["no enabled_backends", "[glance_store]\ndefault_backend = a\n", "", /enabled_backends/],
-  ["a store without a section", "[DEFAULT]\nenabled_backends = a:cinder\n", "", /no section/],
   ["a store of another type", "[DEFAULT]\nenabled_backends = a:file\n", "", /<id>:cinder/],
   ["a hand-edited line", "[DEFAULT]\nenabled_backends=a:cinder\n", "", /line 2/],
-  [
-    "a missing password",
-    '[DEFAULT]\nenabled_backends = a:cinder\n[a]\ncinder_store_auth_address = "http://k/v3"\ncinder_store_user_name = "u"\ncinder_store_project_name = "p"\n',
-    "",
-    /incomplete rendered credentials \(auth\.password\)/,
-  ],
-  [
-    "an integer option that is not one",
-    '[DEFAULT]\nenabled_backends = a:cinder\n[a]\ncinder_http_retries = many\n',
-    "",
-    /cinder_http_retries is not an integer/,
-  ],
 ];
 
 for (const [name, storesConf, credentialsConf, expected] of broken) {
@@ -90,11 +79,56 @@ for (const [name, storesConf, credentialsConf, expected] of broken) {
   });
 }
 
+const GOOD_B = '[b]\ncinder_store_auth_address = "http://k/v3"\ncinder_store_user_name = "u"\ncinder_store_project_name = "p"\ncinder_store_password = "pw-b"\n';
+const brokenStores: [string, string, string, RegExp][] = [
+  ["a store without a section", "", "", /no section/],
+  ["a missing password", '[a]\ncinder_store_auth_address = "http://k/v3"\ncinder_store_user_name = "u"\ncinder_store_project_name = "p"\n', "", /incomplete rendered credentials \(auth\.password\)/],
+  ["an integer option that is not one", "[a]\ncinder_http_retries = many\n", "", /cinder_http_retries is not an integer/],
+];
+
+for (const [name, storesSection, credentialsSection, expected] of brokenStores) {
+  test(`one unreadable store (${name}) does not discard the others`, (t) => {
+    const result = parseRenderedConfig(`[DEFAULT]\nenabled_backends = a:cinder, b:cinder\n[glance_store]\ndefault_backend = b\n${storesSection}`, `${credentialsSection}\n${GOOD_B}`);
+    if (!result.ok) return t.fail(result.message);
+    t.deepEqual(result.storeIds, ["a", "b"]);
+    t.deepEqual(result.stores.map((s) => s.storeId), ["b"]);
+    t.is(result.defaultStoreId, "b");
+    t.is(result.unreadable.length, 1);
+    t.is(result.unreadable[0]?.storeId, "a");
+    t.regex(result.unreadable[0]?.message ?? "", expected);
+  });
+}
+
+test("a missing Secret leaves every store known by id, each unreadable and saying why", (t) => {
+  const first = renderStoresConfig([store("fast", { default: true }), store("slow")]);
+  if (!first.ok) return t.fail(JSON.stringify(first.errors));
+  const result = parseRenderedConfig(first.config.storesConf, undefined);
+  if (!result.ok) return t.fail(result.message);
+  t.deepEqual(result.storeIds, ["fast", "slow"]);
+  t.deepEqual(result.stores, []);
+  t.deepEqual(result.unreadable.map((s) => s.storeId), ["fast", "slow"]);
+  t.regex(result.unreadable[0]?.message ?? "", /rendered Secret is missing/);
+});
+
+test("files of an earlier release (credentials but the password in the stores file) read back the same", (t) => {
+  const old =
+    '[DEFAULT]\nenabled_backends = a:cinder\n[glance_store]\ndefault_backend = a\n[a]\ncinder_volume_type = "t"\ncinder_store_auth_address = "http://k/v3"\ncinder_store_user_name = "u"\ncinder_store_user_domain_name = "Default"\ncinder_store_project_name = "p"\ncinder_store_project_domain_name = "Default"\n';
+  const result = parseRenderedConfig(old, '[a]\ncinder_store_password = "pw"\n');
+  if (!result.ok) return t.fail(result.message);
+  t.deepEqual(result.unreadable, []);
+  const auth = result.stores[0]?.credentials.auth;
+  t.like(auth, { kind: "password", username: "u", password: "pw", projectName: "p", authUrl: "http://k/v3" });
+});
+
 test("a parse error never quotes a password", (t) => {
   const result = parseRenderedConfig(
     '[DEFAULT]\nenabled_backends = a:cinder\n[a]\ncinder_store_auth_address = "not a url"\ncinder_store_user_name = "u"\ncinder_store_project_name = "p"\n',
     '[a]\ncinder_store_password = "hunter2-secret"\n',
   );
-  t.false(result.ok);
-  if (!result.ok) t.false(result.message.includes("hunter2-secret"));
+  if (!result.ok) {
+    t.false(result.message.includes("hunter2-secret"));
+    return;
+  }
+  t.is(result.unreadable.length, 1);
+  t.false(JSON.stringify(result.unreadable).includes("hunter2-secret"));
 });

@@ -16,6 +16,7 @@ for (const [name, stores] of Object.entries(GOLDEN_SCENARIOS)) {
     for (const [suffix, content] of [
       ["stores.conf", result.config.storesConf],
       ["credentials.conf", result.config.credentialsConf],
+      ...Object.entries(result.config.caFiles).map(([file, pem]) => [file, pem] as const),
     ] as const) {
       const path = `${FIXTURES}${name}.${suffix}`;
       if (UPDATE) {
@@ -40,7 +41,7 @@ test("the same stores in any order give the same bytes (property)", (t) => {
   t.true(reference.ok);
 });
 
-test("secrets go to the credentials file only, and every store of the stores file has its section there", (t) => {
+test("credentials go to the credentials file only, whole, and every store of the stores file has its section there", (t) => {
   fc.assert(
     fc.property(fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }), fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }), (p1, p2) => {
       const passwordA = `ZQX1${p1.replace(/[\n\r\u0000]/g, "")}`;
@@ -55,8 +56,9 @@ test("secrets go to the credentials file only, and every store of the stores fil
         !storesConf.includes("ZQX") &&
         credentialsConf.includes(`cinder_store_password = ${encodeOsloString(passwordA)}`) &&
         credentialsConf.includes(`cinder_store_application_credential_secret = ${encodeOsloString(secretB)}`) &&
-        storesConf.includes("cinder_store_application_credential_id = \"id\"") &&
-        !/password|secret/.test(storesConf.replace(/^#.*$/gm, "").replace("cinder_store_application_credential_id", ""))
+        credentialsConf.includes("cinder_store_application_credential_id = \"id\"") &&
+        credentialsConf.includes("cinder_store_user_name = \"glance\"") &&
+        !/cinder_store_|password|secret/.test(storesConf.replace(/^#.*$/gm, ""))
       );
     }),
   );

@@ -21,6 +21,9 @@ export function passwordCredentials(password: string, overrides: Partial<{ authU
   };
 }
 
+/** A CA bundle as a credentials Secret's caCert holds it (content only matters for its file name). */
+export const TEST_CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUgolden\n-----END CERTIFICATE-----\n";
+
 export function store(storeId: string, spec: Partial<GlanceStoreSpecInput> = {}, credentials: ResolvedCredentials = passwordCredentials("glance-password")): StoreToRender {
   return {
     storeId,
@@ -36,6 +39,10 @@ export const GOLDEN_SCENARIOS: Readonly<Record<string, readonly StoreToRender[]>
   "two-stores": [
     store("slow", { volumeType: "glance-slow" }),
     store("fast", { volumeType: "glance-fast", description: "Really fast and expensive storage", default: true }),
+  ],
+  "ca-from-secret": [
+    store("fast", { default: true, volumeType: "glance-fast" }, { ...passwordCredentials("pw"), caCertPem: TEST_CA_PEM }),
+    store("slow", { volumeType: "glance-slow" }, { ...passwordCredentials("pw"), caCertPem: TEST_CA_PEM }),
   ],
   "special-values": [
     store("spaced", { volumeType: "glance fast #1", description: "  padded, with trailing space  " }),
