@@ -161,9 +161,11 @@ export class WorkQueue {
    * Graceful shutdown: takes no new work (queued and scheduled keys are
    * dropped; the next leader or start re-lists and re-adds everything), lets
    * in-flight reconciles finish until `deadlineMs`, then aborts their signals
-   * and resolves without waiting any longer.
+   * and waits up to `abortGraceMs` more (default 5 s) for them to stop, so
+   * that what the caller does next (release the Lease, close connections)
+   * does not happen under a reconcile that is still running.
    */
-  shutDown(options: { deadlineMs: number }): Promise<DrainResult> {
+  shutDown(options: { deadlineMs: number; abortGraceMs?: number }): Promise<DrainResult> {
     if (this.#state === "running") {
       this.#state = "draining";
       this.#queued.clear();
@@ -186,9 +188,22 @@ export class WorkQueue {
         for (const controller of this.#inFlight.values()) {
           controller.abort(new Error(`work queue shut down: in-flight reconciles did not finish within the drain deadline of ${options.deadlineMs} ms`));
         }
-        this.#state = "stopped";
-        this.#logger?.warn({ abandoned, deadlineMs: options.deadlineMs }, "work queue drain deadline passed with reconciles still running");
-        resolve({ drained: false, abandoned });
+        this.#logger?.warn({ abandoned, deadlineMs: options.deadlineMs }, "work queue drain deadline passed with reconciles still running; aborted them");
+        let done = false;
+        const finish = (): void => {
+          if (done) return;
+          done = true;
+          this.#state = "stopped";
+          resolve({ drained: false, abandoned });
+        };
+        const cancelGrace = this.#clock.setTimer(() => {
+          this.#logger?.error({ stillRunning: [...this.#inFlight.keys()] }, "aborted reconciles did not stop in time");
+          finish();
+        }, options.abortGraceMs ?? 5_000);
+        this.#idleWaiters.push(() => {
+          cancelGrace();
+          finish();
+        });
       }, options.deadlineMs);
       this.#idleWaiters.push(() => {
         if (settled) return;

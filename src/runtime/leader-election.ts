@@ -34,10 +34,14 @@ export interface LeaderElectorOptions {
   readonly metrics?: { setLeader(isLeader: boolean): void };
   /**
    * Called once this replica holds the Lease. `signal` aborts when it stops
-   * leading (lost the Lease, or `run` was cancelled). A rejection ends the
-   * leadership as well.
+   * leading (lost the Lease, or `run` was cancelled): take no new work.
+   * `lost` aborts only when the Lease is lost (or no longer renewed): from
+   * then on another replica may lead, so write nothing more. On a cancel the
+   * Lease is renewed, and released, only after the returned promise settles,
+   * so in-flight work may finish its writes. A rejection ends the leadership
+   * as well.
    */
-  readonly onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
+  readonly onStartedLeading: (signal: AbortSignal, lost: AbortSignal) => void | Promise<void>;
   /** Called after leading ended, once the Lease was released (when it is released). */
   readonly onStoppedLeading?: () => void;
   /** Called when the observed holder changes (including to this replica). */
@@ -159,27 +163,40 @@ export class LeaderElector {
 
   async #lead(signal: AbortSignal): Promise<void> {
     const leadership = new AbortController();
+    const lostLease = new AbortController();
     const onCancel = (): void => leadership.abort(new Error(`leader election for ${this.identity} was cancelled`));
     signal.addEventListener("abort", onCancel, { once: true });
     this.#setLeading(true);
     this.#logger.info("acquired the leader Lease; leading");
-    Promise.resolve()
-      .then(() => this.#options.onStartedLeading(leadership.signal))
+    // Renewing stops once leading was given up (cancel, or the work failed) and the work has settled: the
+    // last writes of in-flight work happen under a Lease still held and renewed.
+    const done = new AbortController();
+    let workSettled = false;
+    const stopIfDone = (): void => {
+      if (workSettled && leadership.signal.aborted) done.abort();
+    };
+    leadership.signal.addEventListener("abort", stopIfDone, { once: true });
+    const work = Promise.resolve()
+      .then(() => this.#options.onStartedLeading(leadership.signal, lostLease.signal))
       .catch((error: unknown) => {
         this.#logger.error({ err: error }, "the leader's work failed; giving up leadership");
         leadership.abort(error);
+      })
+      .finally(() => {
+        workSettled = true;
+        stopIfDone();
       });
 
     let lastRenew = this.#clock.now();
     let lost: "taken" | "deadline" | undefined;
-    while (!leadership.signal.aborted) {
+    while (!done.signal.aborted) {
       try {
-        await sleep(this.#clock, this.#timing.retryPeriodMs, leadership.signal);
+        await sleep(this.#clock, this.#timing.retryPeriodMs, done.signal);
       } catch {
         break;
       }
-      const renewal = await this.#renewBefore(lastRenew + this.#timing.renewDeadlineMs, leadership.signal);
-      if (leadership.signal.aborted) break;
+      const renewal = await this.#renewBefore(lastRenew + this.#timing.renewDeadlineMs, done.signal);
+      if (done.signal.aborted) break;
       if (renewal !== "renewed") {
         lost = renewal;
         break;
@@ -188,14 +205,18 @@ export class LeaderElector {
     }
     signal.removeEventListener("abort", onCancel);
     this.#setLeading(false);
-    if (lost === "taken") {
-      this.#logger.error({ leader: this.#observed?.holderIdentity }, "another replica holds the leader Lease now; stopped leading");
-      leadership.abort(new Error(`${this.identity} lost the leader Lease to ${this.#observed?.holderIdentity ?? "another replica"}`));
-    } else if (lost === "deadline") {
-      this.#logger.error({ renewDeadlineMs: this.#timing.renewDeadlineMs }, "could not renew the leader Lease in time; stopped leading");
-      leadership.abort(new Error(`${this.identity} lost the leader Lease: no renewal within ${this.#timing.renewDeadlineMs} ms`));
+    if (lost !== undefined) {
+      const reason =
+        lost === "taken"
+          ? new Error(`${this.identity} lost the leader Lease to ${this.#observed?.holderIdentity ?? "another replica"}`)
+          : new Error(`${this.identity} lost the leader Lease: no renewal within ${this.#timing.renewDeadlineMs} ms`);
+      if (lost === "taken") this.#logger.error({ leader: this.#observed?.holderIdentity }, "another replica holds the leader Lease now; stopped leading");
+      else this.#logger.error({ renewDeadlineMs: this.#timing.renewDeadlineMs }, "could not renew the leader Lease in time; stopped leading");
+      lostLease.abort(reason);
+      leadership.abort(reason);
+      await work;
     } else {
-      leadership.abort(leadership.signal.reason ?? new Error("leadership ended"));
+      lostLease.abort(leadership.signal.reason ?? new Error("leadership ended"));
       if (this.#options.releaseOnCancel ?? true) await this.#release();
     }
     this.#options.onStoppedLeading?.();

@@ -320,19 +320,44 @@ test("shutdown lets in-flight reconciles finish, drops queued and scheduled keys
   t.false(h.calls[0]!.context.signal.aborted);
 });
 
-test("shutdown gives up on reconciles that outlive the deadline and aborts their signal", async (t) => {
+test("shutdown aborts reconciles that outlive the deadline and resolves once they stop", async (t) => {
   const h = harness({ concurrency: 2 });
   h.queue.add("stuck");
   h.queue.add("quick");
   await settle();
-  const drained = h.queue.shutDown({ deadlineMs: 3_000 });
+  let resolved = false;
+  const drained = h.queue.shutDown({ deadlineMs: 3_000 }).then((result) => {
+    resolved = true;
+    return result;
+  });
   await h.finishLast("quick");
   await h.advance(2_999);
   t.false(h.calls[0]!.context.signal.aborted);
   await h.advance(1);
-  t.deepEqual(await drained, { drained: false, abandoned: ["stuck"] });
   t.true(h.calls[0]!.context.signal.aborted);
   t.regex(String((h.calls[0]!.context.signal.reason as Error).message), /drain deadline of 3000 ms/);
+  await settle();
+  t.false(resolved, "what runs after the drain (the Lease release) waits for the aborted reconcile to stop");
+  h.calls[0]!.fail(h.calls[0]!.context.signal.reason);
+  await settle();
+  t.deepEqual(await drained, { drained: false, abandoned: ["stuck"] });
+});
+
+test("shutdown gives up on an aborted reconcile that does not stop within the grace", async (t) => {
+  const h = harness();
+  h.queue.add("deaf");
+  await settle();
+  let resolved = false;
+  const drained = h.queue.shutDown({ deadlineMs: 1_000, abortGraceMs: 2_000 }).then((result) => {
+    resolved = true;
+    return result;
+  });
+  await h.advance(1_000);
+  t.true(h.calls[0]!.context.signal.aborted);
+  await h.advance(1_999);
+  t.false(resolved);
+  await h.advance(1);
+  t.deepEqual(await drained, { drained: false, abandoned: ["deaf"] });
 });
 
 test("shutdown of an idle queue resolves at once", async (t) => {
