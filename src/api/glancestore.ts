@@ -300,6 +300,34 @@ export const GlanceStoreStatusSchema = z
     addDeleteEnabled: z.boolean().optional().describe("addDelete as a boolean."),
     rendered: z.boolean().optional().describe("Whether the store is in the rendered Glance configuration of its target."),
     imageVolumes: z.number().int().min(0).optional().describe("While deletion is held: how many image volumes of this store are left in Cinder."),
+    renderedVolumeTypes: z
+      .array(
+        z
+          .object({
+            name: z.string().max(255).describe("The volume type's name, as rendered into cinder_volume_type."),
+            id: z.string().max(255).optional().describe("Its id in Cinder."),
+          })
+          .describe("A volume type the store has been rendered with."),
+      )
+      .max(32)
+      .optional()
+      .describe(
+        "Every volume type the store has been rendered with, oldest first; the last one is what Glance runs. Images stay on the type they were written to, so deletion counts image volumes of all of them; a change of type is applied only when confirmed with the annotation glance.stores.dev/confirm-volume-type.",
+      ),
+    projectId: z.string().max(255).optional().describe("The Keystone project of the credentials the store was last rendered with: where glance_store creates its image volumes."),
+    credentialsRefusal: z
+      .object({
+        secretName: z.string().max(253).describe("The credentials Secret Keystone refused."),
+        cloud: z.string().max(255).optional().describe("The clouds.yaml cloud, when the Secret holds one."),
+        secretUID: z.string().max(255).describe("The Secret's uid at the refusal."),
+        secretResourceVersion: z.string().max(255).describe("The Secret's resourceVersion at the refusal: a change of the Secret is tried at once."),
+        refusedAt: z.string().meta({ format: "date-time" }).describe("When Keystone refused the credentials."),
+        retryAt: z.string().meta({ format: "date-time" }).describe("When the operator sends them to Keystone again, unless the Secret changes first."),
+      })
+      .optional()
+      .describe(
+        "Set while Keystone's refusal of the store's credentials holds them off: Keystone locks a user out after a few refused passwords, so the operator sends refused credentials at most once per --auth-refusal-backoff. Kept in the status so that a restarted or new leader holds them off too.",
+      ),
     conditions: z
       .array(ConditionSchema)
       .max(32)

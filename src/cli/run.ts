@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { runOperator, type Address } from "../controller/operator.js";
+import { DEFAULT_GLANCE_STORE_VERSION } from "../controller/reconciler.js";
 import { createLogger, LOG_LEVELS } from "../runtime/logger.js";
 import { parseDuration } from "./duration.js";
 
@@ -18,6 +19,15 @@ Options (each also read from the environment variable in brackets):
   --recheck-period DURATION      re-check every target against OpenStack this often
                                  [GSO_RECHECK_PERIOD] (default 5m)
   --concurrency N                targets reconciled at once [GSO_CONCURRENCY] (default 4)
+  --auth-refusal-backoff DURATION
+                                 after Keystone refuses a credential set, do not send it
+                                 again for this long, so the user is never locked out by
+                                 Keystone's lockout_failure_attempts; a change of the
+                                 Secret is tried at once [GSO_AUTH_REFUSAL_BACKOFF]
+                                 (default 1h; not shorter than --recheck-period)
+  --glance-store-version X.Y.Z   the glance_store release the Glance deployments run
+                                 [GSO_GLANCE_STORE_VERSION] (default ${DEFAULT_GLANCE_STORE_VERSION});
+                                 application credentials need 5.4.0
   --log-level LEVEL              ${LOG_LEVELS.join(", ")} [GSO_LOG_LEVEL] (default info)
   --metrics-address HOST:PORT    Prometheus /metrics; "off" disables [GSO_METRICS_ADDRESS]
                                  (default 127.0.0.1:8080)
@@ -37,6 +47,8 @@ const OPTIONS = {
   namespaces: { type: "string", env: "GSO_NAMESPACES" },
   "recheck-period": { type: "string", env: "GSO_RECHECK_PERIOD", default: "5m" },
   concurrency: { type: "string", env: "GSO_CONCURRENCY", default: "4" },
+  "auth-refusal-backoff": { type: "string", env: "GSO_AUTH_REFUSAL_BACKOFF", default: "1h" },
+  "glance-store-version": { type: "string", env: "GSO_GLANCE_STORE_VERSION", default: DEFAULT_GLANCE_STORE_VERSION },
   "log-level": { type: "string", env: "GSO_LOG_LEVEL", default: "info" },
   "metrics-address": { type: "string", env: "GSO_METRICS_ADDRESS", default: "127.0.0.1:8080" },
   "health-address": { type: "string", env: "GSO_HEALTH_ADDRESS", default: "127.0.0.1:8081" },
@@ -102,12 +114,23 @@ export async function runRun(argv: readonly string[], signal: AbortSignal): Prom
   else kubeConfig.loadFromDefault();
   const namespaces = (flags.namespaces ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
   const leaderElect = parseBoolean(flags["leader-elect"] as string, "--leader-elect");
+  const recheckPeriodMs = parseDuration(flags["recheck-period"] as string, "--recheck-period");
+  const authRefusalBackoffMs = parseDuration(flags["auth-refusal-backoff"] as string, "--auth-refusal-backoff");
+  if (authRefusalBackoffMs < recheckPeriodMs) {
+    throw new Error(
+      `--auth-refusal-backoff ${flags["auth-refusal-backoff"]} is shorter than --recheck-period ${flags["recheck-period"]}: refused credentials would be sent to Keystone at every re-check, which locks the user out where Keystone counts failures. Make it at least the re-check period (the default, 1h, suits most clouds)`,
+    );
+  }
+  const glanceStoreVersion = flags["glance-store-version"] as string;
+  if (!/^\d+(\.\d+){0,2}$/.test(glanceStoreVersion)) throw new Error(`--glance-store-version ${JSON.stringify(glanceStoreVersion)} is not a release number like 4.1.0`);
 
   await runOperator(
     {
       kubeConfig,
       namespaces,
-      recheckPeriodMs: parseDuration(flags["recheck-period"] as string, "--recheck-period"),
+      recheckPeriodMs,
+      authRefusalBackoffMs,
+      glanceStoreVersion,
       concurrency,
       logger,
       metricsAddress: parseAddress(flags["metrics-address"] as string, "--metrics-address"),

@@ -1,37 +1,64 @@
-import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js";
-import { CINDER_DEFAULTS, type GlanceStoreSpec } from "../api/glancestore.js";
-import { ambiguousStoreIdPrefixes } from "../api/store-id.js";
-import type { RenderedStore } from "../render/parse.js";
-import { renderStoresConfig, type RenderedConfig, type StoreToRender } from "../render/render.js";
+import type { ResolvedCredentials } from "../api/credentials.js";
+import type { GlanceStoreSpec } from "../api/glancestore.js";
+import type { RenderedStore, UnreadableStore } from "../render/parse.js";
+import { renderedStoreText, renderStoresConfig, type RenderedConfig, type StoreToRender } from "../render/render.js";
 import type { DesiredCondition } from "./conditions.js";
-import { FORCE_DELETE_ANNOTATION } from "./naming.js";
+import { findConflicts, olderFirst } from "./conflicts.js";
+import { storeDecision } from "./store-conditions.js";
+import { sameVolumeType, type VolumeTypeRef } from "./volume-type-pin.js";
 
 /**
  * The decision at the heart of a reconcile, as a pure function: given what
  * was observed of one target (its GlanceStores, their Secrets, what
- * Keystone and Cinder said, what Glance runs now), which stores Glance
- * should run, with which options, and what each store's status says.
- * The six rules of DESIGN.md live here, and only here.
+ * Keystone and Cinder said, what Glance runs now and what the stores'
+ * statuses remember), which stores Glance should run, with which options,
+ * and what each store's status says. The rules of docs/controller.md live
+ * here and in the modules it calls, and only there.
  */
 
+/** When Keystone refused a credential set and when the operator sends it again (ISO 8601). */
+export interface RefusalRecord {
+  readonly refusedAt: string;
+  readonly retryAt: string;
+}
 
-/** Result of reading and checking a store's credentials and volume type against OpenStack. */
+/** Result of checking a store's credentials and volume type against OpenStack. */
 export type CheckOutcome =
-  | { readonly ok: true; readonly volumeType: { readonly id: string; readonly name: string }; readonly resolvedDefault: boolean }
+  | {
+      readonly ok: true;
+      readonly volumeType: { readonly id: string; readonly name: string };
+      readonly resolvedDefault: boolean;
+      /** The project Keystone scoped the token to: where glance_store creates image volumes with these credentials. */
+      readonly projectId: string;
+    }
   | {
       readonly ok: false;
-      /** Condition reason (CamelCase): AuthFailed, EndpointNotFound, Unreachable, Timeout, VolumeTypeNotFound, VolumeTypeNotAccessible, Unexpected. */
+      /** Condition reason (CamelCase): AuthFailed, KeystoneRejected, EndpointNotFound, Unreachable, Timeout, VolumeTypeNotFound, VolumeTypeNotAccessible, Unexpected. */
       readonly reason: string;
       readonly message: string;
       /** Keystone accepted the credentials before the check failed further on. */
       readonly authenticated: boolean;
+      /** For AuthFailed by Keystone: the refusal that holds these credentials off. */
+      readonly refusal?: RefusalRecord;
     };
 
 export type CredentialsOutcome =
   | { readonly ok: true; readonly credentials: ResolvedCredentials }
-  | { readonly ok: false; readonly reason: "SecretNotFound" | "SecretInvalid"; readonly message: string };
+  | { readonly ok: false; readonly reason: "SecretNotFound" | "SecretInvalid" | "ApplicationCredentialsUnsupported"; readonly message: string };
 
 export type ImageVolumeCount = { readonly ok: true; readonly count: number } | { readonly ok: false; readonly reason: string; readonly message: string };
+
+/** What a store's status remembers of what Glance ran: the memory that survives the loss of the rendered objects. */
+export interface StoreMemory {
+  /** status.rendered: Glance ran the store when the status was last written. */
+  readonly rendered: boolean;
+  /** status.renderedVolumeTypes: every volume type the store has been rendered with, oldest first. */
+  readonly volumeTypes: readonly VolumeTypeRef[];
+  /** status.projectId: the project of the credentials it was last rendered with. */
+  readonly projectId: string | undefined;
+}
+
+export const NO_MEMORY: StoreMemory = { rendered: false, volumeTypes: [], projectId: undefined };
 
 export interface ObservedStore {
   /** namespace/name, the key of the object. */
@@ -46,34 +73,52 @@ export interface ObservedStore {
   readonly specProblem?: string;
   readonly deleting: boolean;
   readonly forceDelete: boolean;
-  /** What its status said it was, the memory of last resort when the ConfigMap is gone. */
-  readonly statusSaysRendered: boolean;
+  /** The annotation that confirms a change of volume type (its value: the new type). */
+  readonly confirmVolumeType?: string | undefined;
+  readonly memory: StoreMemory;
   readonly credentials: CredentialsOutcome | undefined;
   /** Undefined when not checked (no usable credentials). */
   readonly check: CheckOutcome | undefined;
-  /** Only for a store being deleted that Glance still runs. */
+  /** Only for a store being deleted that Glance runs or ran. */
   readonly imageVolumes: ImageVolumeCount | undefined;
+}
+
+/** What the target's ConfigMap and Secret hold now, read back. */
+export interface PreviousConfig {
+  /** Every store Glance runs, in enabled_backends order. */
+  readonly storeIds: readonly string[];
+  readonly defaultStoreId: string | undefined;
+  /** The stores that read back whole. */
+  readonly stores: readonly RenderedStore[];
+  readonly unreadable: readonly UnreadableStore[];
 }
 
 export interface TargetObservation {
   readonly namespace: string;
   readonly target: string;
   readonly stores: readonly ObservedStore[];
-  /** What the target's ConfigMap and Secret hold now; undefined when they do not exist or cannot be read. */
-  readonly previous: readonly RenderedStore[] | undefined;
+  /** Undefined when the ConfigMap does not exist or cannot be read at all. */
+  readonly previous: PreviousConfig | undefined;
 }
 
 export interface StoreDecision {
   readonly key: string;
   readonly rendered: boolean;
   readonly addDeleteEnabled: boolean;
+  /** The volume type Glance runs the store with (or would, once rendered). */
   readonly volumeType: { readonly id?: string; readonly name: string } | undefined;
+  /** status.renderedVolumeTypes to write: every type it was rendered with, this one included. */
+  readonly volumeTypes: readonly VolumeTypeRef[];
+  /** status.projectId to write. */
+  readonly projectId: string | undefined;
   readonly imageVolumes: number | undefined;
   readonly conditions: readonly DesiredCondition[];
-  /** The finalizer may go: Glance no longer runs the store (once the config is written). */
+  /** The finalizer may go: Glance no longer runs the store and nothing of it is left to guard. */
   readonly releaseFinalizer: boolean;
   /** A finalizer is needed before the store may be rendered. */
   readonly needsFinalizer: boolean;
+  /** Set while Keystone's refusal of its credentials holds them off. */
+  readonly refusal: RefusalRecord | undefined;
 }
 
 /** What to do with the target's ConfigMap and Secret. */
@@ -86,24 +131,9 @@ export type ConfigAction =
 
 export interface TargetDecision {
   readonly action: ConfigAction;
-  /** Ids Glance runs after this reconcile (the written config, or the kept one). */
+  /** Ids Glance runs after this reconcile (the written config, or the kept one), in enabled_backends order. */
   readonly renderedStoreIds: readonly string[];
   readonly stores: readonly StoreDecision[];
-}
-
-type Plan =
-  | { readonly kind: "fresh"; readonly spec: GlanceStoreSpec; readonly credentials: ResolvedCredentials }
-  | { readonly kind: "kept"; readonly previous: RenderedStore }
-  | { readonly kind: "excluded" };
-
-interface Verdict {
-  readonly store: ObservedStore;
-  readonly plan: Plan;
-  /** The store conflicts with an older one and must not be rendered. */
-  readonly conflict?: DesiredCondition;
-  /** The store asked to be default but another one is. */
-  readonly defaultConflict?: string;
-  readonly deletionHeld?: DesiredCondition;
 }
 
 export interface DecideOptions {
@@ -111,43 +141,100 @@ export interface DecideOptions {
   readonly writeBlocked?: string;
 }
 
-export function decideTarget(observation: TargetObservation, options: DecideOptions = {}): TargetDecision {
-  const ordered = [...observation.stores].sort(olderFirst);
-  const previousById = new Map((observation.previous ?? []).map((store) => [store.storeId, store]));
-  const conflicts = findConflicts(ordered, observation.target);
+/** How a store takes part in the next config. */
+export type Plan =
+  /** Rendered from its spec and Secret (with the volume type pinned when a change is not confirmed). */
+  | { readonly kind: "fresh"; readonly spec: GlanceStoreSpec; readonly credentials: ResolvedCredentials }
+  /** Kept exactly as Glance runs it now (rule 2). */
+  | { readonly kind: "kept"; readonly previous: RenderedStore }
+  | { readonly kind: "excluded" };
 
-  const verdicts: Verdict[] = ordered.map((store) => {
+/** Why a store that is not rendered fresh is not: becomes a condition. */
+export interface Blocker {
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface Verdict {
+  readonly store: ObservedStore;
+  readonly plan: Plan;
+  /** The store conflicts with an older one and must not be rendered. */
+  readonly conflict?: DesiredCondition;
+  /** Why the store is not rendered from its spec and Secret although they checked out (mixed projects). */
+  readonly blocker?: Blocker;
+  /** The spec names another volume type than the store was rendered with, and the change is not confirmed. */
+  readonly pendingVolumeType?: { readonly pinned: VolumeTypeRef; readonly requested: VolumeTypeRef };
+  /** The store asked to be default but another one is. */
+  readonly defaultConflict?: string;
+  /** The store is the default although its spec does not ask for it: no other store does. */
+  readonly keptAsDefault?: boolean;
+  /** Glance runs (or ran) the store and it is being deleted: why it may not leave yet. */
+  readonly deletionHeld?: DesiredCondition;
+  /** Glance ran the store but it cannot be rendered again (its section and its Secret are both lost). */
+  readonly lost?: string;
+  /** Whether Glance runs or ran the store: its image volumes must be guarded. */
+  readonly guarded: boolean;
+  /** The volume type its images are on now, and every one before. */
+  readonly volumeTypes: readonly VolumeTypeRef[];
+}
+
+export function decideTarget(observation: TargetObservation, options: DecideOptions = {}): TargetDecision {
+  const previous = observation.previous;
+  const ordered = [...observation.stores].sort(olderFirst);
+  const previousById = new Map((previous?.stores ?? []).map((store) => [store.storeId, store]));
+  const runningIds = new Set(previous?.storeIds ?? []);
+  const conflicts = findConflicts(ordered, observation.target);
+  const projectId = targetProjectId(ordered, conflicts, previous);
+
+  let verdicts: Verdict[] = ordered.map((store) => {
     const conflict = conflicts.get(store.key);
-    if (conflict !== undefined) return { store, plan: { kind: "excluded" }, conflict };
-    return planStore(store, previousById.get(store.storeId));
+    const guarded = runningIds.has(store.storeId) || store.memory.rendered;
+    if (conflict !== undefined) return { store, plan: { kind: "excluded" }, conflict, guarded: false, volumeTypes: store.memory.volumeTypes };
+    return planStore(store, previousById.get(store.storeId), guarded, projectId);
   });
 
-  // Rule 5 for defaults: the oldest store that asks to be default and will be rendered is the default.
-  const defaultWinner = verdicts.find((v) => v.plan.kind !== "excluded" && wantsDefault(v))?.store;
+  // Rule 5 for defaults, with two refinements: a store being deleted yields
+  // the default to any other store that asks for it, and when none asks, the
+  // store that is the default now stays the default (Glance cannot run without
+  // one), so moving the default never passes through zero or two.
+  let defaultWinner = pickDefault(verdicts, previous);
+  if (defaultWinner === undefined && previous?.defaultStoreId !== undefined) {
+    // A deleting default that could leave would leave Glance without a default: it stays until another store takes over.
+    const index = verdicts.findIndex((v) => v.store.deleting && v.plan.kind === "excluded" && v.store.storeId === previous.defaultStoreId && v.conflict === undefined);
+    const previousStore = previousById.get(previous.defaultStoreId);
+    const others = verdicts.some((v) => !v.store.deleting && v.plan.kind !== "excluded");
+    if (index >= 0 && previousStore !== undefined && others) {
+      const v = verdicts[index] as Verdict;
+      verdicts = verdicts.map((other, i) => (i === index ? { ...v, plan: { kind: "kept", previous: previousStore }, deletionHeld: defaultHeld(observation.target) } : other));
+      defaultWinner = pickDefault(verdicts, previous);
+    }
+  }
   const withDefaults = verdicts.map((v): Verdict => {
-    if (v.plan.kind === "excluded" || !wantsDefault(v) || v.store === defaultWinner) return v;
-    return { ...v, defaultConflict: defaultWinner?.storeId ?? "" };
+    if (v.plan.kind === "excluded") return v;
+    if (defaultWinner !== undefined && v.store === defaultWinner.store && !wantsDefault(v)) return { ...v, keptAsDefault: true };
+    if (!wantsDefault(v) || v.store === defaultWinner?.store) return v;
+    return { ...v, defaultConflict: defaultWinner?.store.storeId ?? "" };
   });
 
   const toRender: StoreToRender[] = [];
   for (const v of withDefaults) {
-    const stored = toStoreToRender(v, observation.namespace, defaultWinner);
+    const stored = toStoreToRender(v, observation.namespace, defaultWinner?.store);
     if (stored !== undefined) toRender.push(stored);
   }
 
   let config: RenderedConfig | undefined;
   let keptReason: string | undefined;
-  const everythingGoes = withDefaults.every((v) => v.store.deleting && v.plan.kind === "excluded");
+  const everythingGoes = withDefaults.every((v) => v.store.deleting && v.plan.kind === "excluded" && v.lost === undefined && v.deletionHeld === undefined);
   if (toRender.length === 0 && everythingGoes) {
     // Nothing to keep: fall through to "remove".
   } else if (toRender.length === 0) {
-    keptReason = observation.previous?.length
+    keptReason = previous?.storeIds.length
       ? "no store of the target can be rendered now; Glance keeps its last configuration"
       : "no store of the target can be rendered yet";
   } else if (options.writeBlocked !== undefined) {
     keptReason = options.writeBlocked;
   } else if (defaultWinner === undefined) {
-    keptReason = `no store of target ${observation.target} that can be rendered is marked default (spec.default: true): Glance keeps its last configuration`;
+    keptReason = `no store of target ${observation.target} that can be rendered is marked default (spec.default: true)${previous?.storeIds.length ? ": Glance keeps its last configuration" : ""}`;
   } else {
     const result = renderStoresConfig(toRender);
     if (result.ok) config = result.config;
@@ -156,16 +243,57 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
 
   const action: ConfigAction =
     config !== undefined ? { kind: "write", config } : keptReason !== undefined ? { kind: "keep", reason: keptReason } : { kind: "remove" };
-  const renderedStoreIds =
-    action.kind === "write" ? toRender.map((s) => s.storeId).sort() : action.kind === "keep" ? (observation.previous ?? []).map((s) => s.storeId).sort() : [];
+  const renderedStoreIds = action.kind === "write" ? toRender.map((s) => s.storeId).sort(compareIds) : action.kind === "keep" ? [...(previous?.storeIds ?? [])] : [];
   const rendered = new Set(renderedStoreIds);
-  const renderedCredentials = credentialSetsOf(action.kind === "write" ? toRender : action.kind === "keep" ? (observation.previous ?? []) : []);
+  const renderedCredentials = new Map<string, ResolvedCredentials>(
+    action.kind === "write" ? toRender.map((s) => [s.storeId, s.credentials]) : action.kind === "keep" ? (previous?.stores ?? []).map((s) => [s.storeId, s.credentials]) : [],
+  );
+  const freshRunsUnchanged = (v: Verdict): boolean => {
+    // When the files are kept, a store whose spec and Secret render exactly as Glance runs it is as good as written.
+    if (action.kind !== "keep" || v.plan.kind !== "fresh") return false;
+    const now = previousById.get(v.store.storeId);
+    const wanted = toStoreToRender(v, observation.namespace, defaultWinner?.store);
+    if (now === undefined || wanted === undefined) return false;
+    const running = toStoreToRender({ ...v, plan: { kind: "kept", previous: now } }, observation.namespace, defaultWinner?.store);
+    return running !== undefined && now.isDefault === (v.store === defaultWinner?.store) && renderedStoreText(wanted) === renderedStoreText(running);
+  };
 
   return {
     action,
     renderedStoreIds,
-    stores: withDefaults.map((v) => storeDecision(v, rendered.has(v.store.storeId) && ownsRenderedId(v, withDefaults), keptReason, renderedCredentials, observation.target)),
+    stores: withDefaults.map((v) =>
+      storeDecision(v, {
+        rendered: rendered.has(v.store.storeId) && ownsRenderedId(v, withDefaults),
+        keptReason: freshRunsUnchanged(v) ? undefined : keptReason,
+        renderedCredentials,
+        target: observation.target,
+        isDefault: v.store === defaultWinner?.store,
+      }),
+    ),
   };
+}
+
+/** Code-unit order, as the renderer writes enabled_backends. */
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function defaultHeld(target: string): DesiredCondition {
+  return {
+    type: "Ready",
+    status: "False",
+    reason: "DeletionBlocked",
+    message: `this store is the default of target ${target} and no other store asks to be: Glance cannot run without a default. Mark another store of the target default (spec.default: true); this store then leaves`,
+  };
+}
+
+function pickDefault(verdicts: readonly Verdict[], previous: PreviousConfig | undefined): Verdict | undefined {
+  const candidates = verdicts.filter((v) => v.plan.kind !== "excluded" && wantsDefault(v));
+  const winner = candidates.find((v) => !v.store.deleting) ?? candidates.find((v) => v.store.deleting);
+  if (winner !== undefined) return winner;
+  // Nobody asks: the store that is the default now stays the default.
+  if (previous?.defaultStoreId === undefined) return undefined;
+  return verdicts.find((v) => v.plan.kind !== "excluded" && v.conflict === undefined && v.store.storeId === previous.defaultStoreId);
 }
 
 function wantsDefault(v: Verdict): boolean {
@@ -174,91 +302,125 @@ function wantsDefault(v: Verdict): boolean {
   return false;
 }
 
-/** Oldest first, then by name: the deterministic order that decides conflicts (rule 5). */
-function olderFirst(a: ObservedStore, b: ObservedStore): number {
-  const byTime = Date.parse(a.createdAt) - Date.parse(b.createdAt);
-  if (byTime !== 0 && !Number.isNaN(byTime)) return byTime;
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
-
-function findConflicts(ordered: readonly ObservedStore[], target: string): Map<string, DesiredCondition> {
-  const conflicts = new Map<string, DesiredCondition>();
-  const owners = new Map<string, ObservedStore>();
+/**
+ * The project whose volumes Glance's image data lives in. glance_store opens
+ * one Cinder session per process, with the credentials of the first store in
+ * enabled_backends order that reaches Cinder at start-up (every rendered
+ * store names its volume type, so that is the first one), and creates every
+ * store's volumes through it. Known from that store's status; for a target
+ * Glance does not run yet, the oldest store that checks out sets it.
+ */
+function targetProjectId(ordered: readonly ObservedStore[], conflicts: ReadonlyMap<string, DesiredCondition>, previous: PreviousConfig | undefined): string | undefined {
+  const first = previous?.storeIds[0];
+  if (first !== undefined) {
+    const owner = ordered.find((s) => s.storeId === first && !conflicts.has(s.key));
+    if (owner?.memory.projectId !== undefined) return owner.memory.projectId;
+    if (owner?.check?.ok === true && owner.memory.rendered) return owner.check.projectId;
+  }
   for (const store of ordered) {
-    const folded = store.storeId.toLowerCase();
-    const owner = owners.get(folded);
-    if (owner === undefined) {
-      owners.set(folded, store);
-      continue;
+    if (store.deleting || conflicts.has(store.key)) continue;
+    if (store.check?.ok === true) return store.check.projectId;
+  }
+  return undefined;
+}
+
+function planStore(store: ObservedStore, previous: RenderedStore | undefined, guarded: boolean, projectId: string | undefined): Verdict {
+  const history = historyOf(store, previous);
+  const pinned = history[history.length - 1];
+  const check = store.check;
+  const healthy = store.spec !== undefined && store.credentials?.ok === true && check?.ok === true;
+  const base = { store, guarded, volumeTypes: history };
+
+  // Rendered from the spec and Secret, unless that would move the store's images somewhere Glance does not look.
+  let fresh: { plan: Plan; pending?: Verdict["pendingVolumeType"]; history: readonly VolumeTypeRef[] } | undefined;
+  let blocker: Blocker | undefined;
+  if (healthy && store.spec !== undefined && store.credentials?.ok === true && check?.ok === true) {
+    if (projectId !== undefined && check.projectId !== projectId) {
+      blocker = {
+        reason: "MixedCredentials",
+        message: `the store's credentials are scoped to project ${check.projectId}, but glance_store creates every store's image volumes in one project, that of the first store's credentials (${projectId}): Glance would put this store's images where the operator and Cinder do not expect them. Give the store credentials of project ${projectId}`,
+      };
+    } else {
+      const resolved: VolumeTypeRef = { id: check.volumeType.id, name: check.volumeType.name };
+      const changed = pinned !== undefined && !sameVolumeType(pinned, resolved);
+      const confirmed = changed && confirms(store.confirmVolumeType, store.spec.volumeType, resolved);
+      if (changed && !confirmed) {
+        fresh = { plan: { kind: "fresh", spec: { ...store.spec, volumeType: pinned.name }, credentials: store.credentials.credentials }, pending: { pinned, requested: resolved }, history };
+      } else {
+        const nextHistory = pinned !== undefined && sameVolumeType(pinned, resolved) ? [...history.slice(0, -1), resolved] : [...history, resolved];
+        // The resolved name, also when the spec leaves the type unset: the store stays on it when Cinder's default changes.
+        fresh = { plan: { kind: "fresh", spec: { ...store.spec, volumeType: resolved.name }, credentials: store.credentials.credentials }, history: nextHistory };
+      }
     }
-    conflicts.set(store.key, {
-      type: "Rendered",
-      status: "False",
-      reason: "DuplicateStoreId",
-      message:
-        owner.storeId === store.storeId
-          ? `store id ${JSON.stringify(store.storeId)} is already used in target ${target} by GlanceStore ${owner.name}, which is older: set another spec.storeId`
-          : `store id ${JSON.stringify(store.storeId)} differs only by case from ${JSON.stringify(owner.storeId)} of GlanceStore ${owner.name} (older), and Glance reads sections lower-cased: set another spec.storeId`,
-    });
   }
-  const winners = [...owners.values()];
-  const byId = new Map(winners.map((s) => [s.storeId, s]));
-  for (const [shorter, longer] of ambiguousStoreIdPrefixes(winners.map((s) => s.storeId))) {
-    const a = byId.get(shorter);
-    const b = byId.get(longer);
-    if (a === undefined || b === undefined) continue;
-    const [older, newer] = olderFirst(a, b) <= 0 ? [a, b] : [b, a];
-    if (conflicts.has(older.key)) continue;
-    conflicts.set(newer.key, {
-      type: "Rendered",
-      status: "False",
-      reason: "AmbiguousStoreId",
-      message: `store id ${JSON.stringify(shorter)} is a prefix of ${JSON.stringify(longer)}: Glance finds an image's store by the prefix of its location, so images could be taken for the wrong store; GlanceStore ${older.name} is older and keeps its id, give this one another spec.storeId`,
-    });
-  }
-  return conflicts;
-}
 
-function planStore(store: ObservedStore, previous: RenderedStore | undefined): Verdict {
-  const healthy = store.spec !== undefined && store.credentials?.ok === true && store.check?.ok === true;
   if (store.deleting) {
-    if (previous === undefined) return { store, plan: { kind: "excluded" } };
-    if (store.forceDelete) return { store, plan: { kind: "excluded" } };
+    if (!guarded || store.forceDelete) return { ...base, plan: { kind: "excluded" } };
     const count = store.imageVolumes;
-    if (count?.ok === true && count.count === 0) return { store, plan: { kind: "excluded" } };
-    return {
-      store,
-      plan: { kind: "kept", previous },
-      deletionHeld:
-        count?.ok === true
-          ? {
-              type: "Ready",
-              status: "False",
-              reason: "DeletionBlocked",
-              message: `${count.count} image volume(s) of this store remain in Cinder; Glance keeps the store so they stay readable. Delete those images, or annotate ${FORCE_DELETE_ANNOTATION}=true to remove the store anyway`,
-            }
-          : {
-              type: "Ready",
-              status: "False",
-              reason: "DeletionBlocked",
-              message: `cannot count this store's image volumes (${count?.ok === false ? `${count.reason}: ${count.message}` : "no usable credentials"}); Glance keeps the store until they can be counted, or until ${FORCE_DELETE_ANNOTATION}=true`,
-            },
-    };
+    if (count?.ok === true && count.count === 0) return { ...base, plan: { kind: "excluded" } };
+    const held = deletionHeldCondition(count);
+    if (previous !== undefined) return { ...base, plan: { kind: "kept", previous }, deletionHeld: held };
+    const restored = fresh?.plan ?? lastResort(store, pinned, blocker);
+    if (restored !== undefined) return { ...base, plan: restored, deletionHeld: held };
+    return { ...base, plan: { kind: "excluded" }, deletionHeld: held, lost: lostMessage(store) };
   }
-  if (healthy && store.spec !== undefined && store.credentials?.ok === true) {
-    return { store, plan: { kind: "fresh", spec: store.spec, credentials: store.credentials.credentials } };
-  }
+
+  if (fresh !== undefined) return { ...base, plan: fresh.plan, volumeTypes: fresh.history, ...(fresh.pending === undefined ? {} : { pendingVolumeType: fresh.pending }) };
   // Rule 2: what Glance runs keeps running, exactly as it was, so its images stay readable.
-  if (previous !== undefined) return { store, plan: { kind: "kept", previous } };
-  // The ConfigMap is gone but the status remembers the store was rendered: its images are out there.
-  if (store.statusSaysRendered && store.spec !== undefined && store.credentials?.ok === true && !isAuthFailure(store.check)) {
-    return { store, plan: { kind: "fresh", spec: store.spec, credentials: store.credentials.credentials } };
+  if (previous !== undefined) return { ...base, plan: { kind: "kept", previous }, ...(blocker === undefined ? {} : { blocker }) };
+  if (guarded) {
+    // The files lost the store but its status remembers Glance ran it: its images are out there.
+    const restored = lastResort(store, pinned, blocker);
+    if (restored !== undefined) return { ...base, plan: restored, ...(blocker === undefined ? {} : { blocker }) };
+    return { ...base, plan: { kind: "excluded" }, lost: lostMessage(store), ...(blocker === undefined ? {} : { blocker }) };
   }
-  return { store, plan: { kind: "excluded" } };
+  return { ...base, plan: { kind: "excluded" }, ...(blocker === undefined ? {} : { blocker }) };
 }
 
-function isAuthFailure(check: CheckOutcome | undefined): boolean {
-  return check?.ok === false && check.reason === "AuthFailed";
+/**
+ * A store Glance ran whose section is lost, rendered again from its spec and
+ * Secret without a fresh check (Keystone or Cinder may be down): only when
+ * Keystone has not refused the credentials, and on the volume type it ran with.
+ */
+function lastResort(store: ObservedStore, pinned: VolumeTypeRef | undefined, blocker: Blocker | undefined): Plan | undefined {
+  if (blocker !== undefined || store.spec === undefined || store.credentials?.ok !== true) return undefined;
+  if (store.check?.ok === false && (store.check.reason === "AuthFailed" || store.check.reason === "KeystoneRejected")) return undefined;
+  const volumeType = pinned?.name ?? store.spec.volumeType;
+  return { kind: "fresh", spec: { ...store.spec, ...(volumeType === undefined ? {} : { volumeType }) }, credentials: store.credentials.credentials };
+}
+
+function lostMessage(store: ObservedStore): string {
+  const why = store.credentials?.ok === false ? store.credentials.message : store.check?.ok === false ? store.check.message : "its spec is not valid";
+  return `Glance ran this store, but its section is gone from the rendered ConfigMap or Secret and it cannot be rendered again (${why}); until it can, glance-api instances that restart do not serve its images. Restore its credentials Secret`;
+}
+
+function deletionHeldCondition(count: ImageVolumeCount | undefined): DesiredCondition {
+  return count?.ok === true
+    ? {
+        type: "Ready",
+        status: "False",
+        reason: "DeletionBlocked",
+        message: `${count.count} image volume(s) of this store remain in Cinder; Glance keeps the store so they stay readable. Delete those images, or annotate glance.stores.dev/force-delete=true to remove the store anyway`,
+      }
+    : {
+        type: "Ready",
+        status: "False",
+        reason: "DeletionBlocked",
+        message: `cannot count this store's image volumes (${count?.ok === false ? `${count.reason}: ${count.message}` : "no usable credentials"}); Glance keeps the store until they can be counted, or until glance.stores.dev/force-delete=true`,
+      };
+}
+
+/** Every type the store's images may be on: its status' history, and what the files say when the status lost it. */
+function historyOf(store: ObservedStore, previous: RenderedStore | undefined): readonly VolumeTypeRef[] {
+  const history = [...store.memory.volumeTypes];
+  const rendered = previous?.spec.volumeType;
+  if (rendered !== undefined && !history.some((type) => sameVolumeType(type, { name: rendered }))) history.push({ name: rendered });
+  return history;
+}
+
+function confirms(annotation: string | undefined, requested: string | undefined, resolved: VolumeTypeRef): boolean {
+  if (annotation === undefined || annotation === "") return false;
+  return annotation === requested || annotation === resolved.name || annotation === resolved.id;
 }
 
 function toStoreToRender(v: Verdict, namespace: string, defaultWinner: ObservedStore | undefined): StoreToRender | undefined {
@@ -289,152 +451,4 @@ function toStoreToRender(v: Verdict, namespace: string, defaultWinner: ObservedS
 function ownsRenderedId(v: Verdict, all: readonly Verdict[]): boolean {
   if (v.conflict === undefined) return true;
   return !all.some((other) => other !== v && other.store.storeId === v.store.storeId && other.conflict === undefined);
-}
-
-function credentialSetsOf(stores: readonly { storeId: string; credentials: ResolvedCredentials }[]): Map<string, string> {
-  return new Map(stores.map((s) => [s.storeId, credentialsKey(s.credentials)]));
-}
-
-function storeDecision(
-  v: Verdict,
-  rendered: boolean,
-  keptReason: string | undefined,
-  renderedCredentials: Map<string, string>,
-  target: string,
-): StoreDecision {
-  const { store } = v;
-  const conditions: DesiredCondition[] = [];
-
-  // CredentialsValid
-  const credentialsCondition = ((): DesiredCondition => {
-    if (store.credentials === undefined) return { type: "CredentialsValid", status: "Unknown", reason: "NotChecked", message: "the store's spec is not valid, so its credentials were not read" };
-    if (!store.credentials.ok) return { type: "CredentialsValid", status: "False", reason: store.credentials.reason, message: store.credentials.message };
-    const check = store.check;
-    if (check === undefined) return { type: "CredentialsValid", status: "Unknown", reason: "NotChecked", message: "not checked against Keystone yet" };
-    if (check.ok) return { type: "CredentialsValid", status: "True", reason: "Authenticated", message: "Keystone accepted the credentials" };
-    if (check.authenticated) return { type: "CredentialsValid", status: "True", reason: "Authenticated", message: "Keystone accepted the credentials" };
-    if (check.reason === "AuthFailed") return { type: "CredentialsValid", status: "False", reason: "AuthFailed", message: check.message };
-    return { type: "CredentialsValid", status: "Unknown", reason: check.reason, message: `Keystone could not be asked: ${check.message}` };
-  })();
-  conditions.push(credentialsCondition);
-
-  // VolumeTypeAvailable
-  const check = store.check;
-  const typeCondition = ((): DesiredCondition => {
-    if (check === undefined) return { type: "VolumeTypeAvailable", status: "Unknown", reason: "NotChecked", message: "not checked: the store has no usable credentials" };
-    if (check.ok) {
-      const which = check.resolvedDefault ? `Cinder's default type ${JSON.stringify(check.volumeType.name)}` : `volume type ${JSON.stringify(check.volumeType.name)}`;
-      return { type: "VolumeTypeAvailable", status: "True", reason: "VolumeTypeFound", message: `${which} (${check.volumeType.id}) exists and is accessible to the store's project` };
-    }
-    if (check.reason === "VolumeTypeNotFound" || check.reason === "VolumeTypeNotAccessible" || check.reason === "EndpointNotFound") {
-      return { type: "VolumeTypeAvailable", status: "False", reason: check.reason, message: check.message };
-    }
-    return { type: "VolumeTypeAvailable", status: "Unknown", reason: check.reason, message: check.message };
-  })();
-  conditions.push(typeCondition);
-
-  // Rendered
-  const renderedCondition = ((): DesiredCondition => {
-    if (v.conflict !== undefined) return v.conflict;
-    if (store.spec === undefined && !rendered) {
-      return { type: "Rendered", status: "False", reason: "InvalidSpec", message: store.specProblem ?? "the spec is not valid" };
-    }
-    if (rendered) {
-      if (v.defaultConflict !== undefined) {
-        return {
-          type: "Rendered",
-          status: "True",
-          reason: "DefaultConflict",
-          message: `rendered as a non-default store: store ${JSON.stringify(v.defaultConflict)} (older) is the default of target ${target}; set spec.default: false here or on the other store`,
-        };
-      }
-      if (v.plan.kind === "kept" && !store.deleting) {
-        return {
-          type: "Rendered",
-          status: "True",
-          reason: "KeptLastGood",
-          message: `Glance keeps the store as last rendered so its images stay readable; changes are applied once ${firstProblem(store) ?? "the store checks out again"}`,
-        };
-      }
-      if (keptReason !== undefined && v.plan.kind === "fresh") {
-        return { type: "Rendered", status: "True", reason: "KeptLastGood", message: `Glance runs the store as last rendered; ${keptReason}` };
-      }
-      return { type: "Rendered", status: "True", reason: "Rendered", message: `in the Glance configuration of target ${target}` };
-    }
-    if (store.deleting) return { type: "Rendered", status: "False", reason: "Removed", message: "removed from the Glance configuration; the store is being deleted" };
-    if (v.plan.kind === "fresh" && keptReason !== undefined) return { type: "Rendered", status: "False", reason: "NotRenderable", message: keptReason };
-    const problem = firstProblemCondition(store);
-    if (problem !== undefined) {
-      return { type: "Rendered", status: "False", reason: problem.reason, message: `not rendered (a new store is rendered only once it checks out): ${problem.message}` };
-    }
-    return { type: "Rendered", status: "False", reason: "NotRenderable", message: keptReason ?? "not rendered" };
-  })();
-  conditions.push(renderedCondition);
-
-  const healthy = store.spec !== undefined && store.credentials?.ok === true && check?.ok === true;
-  const addDeleteEnabled = rendered && healthy && !store.deleting && v.plan.kind === "fresh" && keptReason === undefined;
-
-  // Ready
-  const readyCondition = ((): DesiredCondition => {
-    if (v.deletionHeld !== undefined) return v.deletionHeld;
-    if (store.deleting) return { type: "Ready", status: "False", reason: "Deleting", message: "the store is being deleted" };
-    if (addDeleteEnabled) return { type: "Ready", status: "True", reason: "Ready", message: "rendered, credentials accepted and volume type available: images can be added and deleted" };
-    const cause = renderedCondition.status === "False" ? renderedCondition : (firstProblemCondition(store) ?? renderedCondition);
-    const prefix = rendered ? "images stay readable, but adding and deleting is disabled: " : "";
-    return { type: "Ready", status: "False", reason: cause.reason, message: `${prefix}${cause.message}` };
-  })();
-  conditions.push(readyCondition);
-
-  // Glance opens one Cinder session with the first store's credentials and reuses it for every store.
-  const sets = new Set(renderedCredentials.values());
-  if (rendered && sets.size > 1) {
-    const first = [...renderedCredentials.keys()].sort()[0] ?? "";
-    conditions.push({
-      type: "CredentialsConsistent",
-      status: "False",
-      reason: "MixedCredentials",
-      message: `the stores of target ${target} use ${sets.size} different credential sets, but glance_store opens one Cinder session per process with the credentials of the first cinder store (${JSON.stringify(first)}) and uses it for every store: give all stores of a target the same credentials`,
-    });
-  } else if (rendered) {
-    conditions.push({ type: "CredentialsConsistent", status: "True", reason: "SharedCredentials", message: "every store of the target uses the same credentials, as glance_store's shared Cinder session requires" });
-  }
-
-  // glance_store uses its service credentials' session for Cinder: these two options then only serve legacy location updates.
-  const ignored = [
-    ...(store.spec !== undefined && store.spec.catalogInfo !== CINDER_DEFAULTS.catalogInfo ? ["catalogInfo"] : []),
-    ...(store.spec?.endpointTemplate !== undefined ? ["endpointTemplate"] : []),
-  ];
-  if (ignored.length > 0) {
-    conditions.push({
-      type: "OptionsEffective",
-      status: "False",
-      reason: "IgnoredWithServiceCredentials",
-      message: `${ignored.join(" and ")} ${ignored.length > 1 ? "are" : "is"} ignored by glance_store when cinder_store_* credentials are set (always with this API): it reaches Cinder through the public volumev3 endpoint of regionName, and so does the operator's check; ${ignored.length > 1 ? "they serve" : "it serves"} only to update legacy image locations`,
-    });
-  }
-
-  const volumeType = check?.ok === true ? { id: check.volumeType.id, name: check.volumeType.name } : store.spec?.volumeType !== undefined ? { name: store.spec.volumeType } : undefined;
-  return {
-    key: store.key,
-    rendered,
-    addDeleteEnabled,
-    volumeType,
-    imageVolumes: store.deleting && store.imageVolumes?.ok === true ? store.imageVolumes.count : undefined,
-    conditions,
-    releaseFinalizer: store.deleting && !rendered,
-    needsFinalizer: !store.deleting && (v.plan.kind === "fresh" || v.plan.kind === "kept"),
-  };
-}
-
-function firstProblemCondition(store: ObservedStore): { reason: string; message: string } | undefined {
-  if (store.spec === undefined) return { reason: "InvalidSpec", message: store.specProblem ?? "the spec is not valid" };
-  if (store.credentials === undefined) return undefined;
-  if (!store.credentials.ok) return { reason: store.credentials.reason, message: store.credentials.message };
-  if (store.check?.ok === false) return { reason: store.check.reason, message: store.check.message };
-  return undefined;
-}
-
-function firstProblem(store: ObservedStore): string | undefined {
-  const problem = firstProblemCondition(store);
-  return problem === undefined ? undefined : `this is fixed: ${problem.message}`;
 }

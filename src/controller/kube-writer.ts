@@ -31,6 +31,13 @@ export interface KubeWriter {
   patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
   /** Sets a GlanceStore's finalizers; fails with a conflict if the object changed since `resourceVersion`. */
   setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void>;
+  /**
+   * Removes one finalizer, with a precondition: a JSON patch that tests the
+   * finalizer is still at `index` before removing it there, so a finalizer
+   * another controller added meanwhile is never dropped (the apiserver
+   * answers 422 when the test fails; the reconcile then runs again).
+   */
+  removeStoreFinalizer(namespace: string, name: string, finalizer: string, index: number): Promise<void>;
   /** Sets one annotation on the pod template of a Deployment or StatefulSet. */
   annotatePodTemplate(kind: "Deployment" | "StatefulSet", namespace: string, name: string, key: string, value: string): Promise<void>;
   emitEvent(event: StoreEvent): Promise<void>;
@@ -110,6 +117,23 @@ export class ClientNodeKubeWriter implements KubeWriter {
     );
   }
 
+  async removeStoreFinalizer(namespace: string, name: string, finalizer: string, index: number): Promise<void> {
+    await this.#custom.patchNamespacedCustomObject(
+      {
+        group: GLANCE_STORE_GROUP,
+        version: GLANCE_STORE_VERSION,
+        plural: GLANCE_STORE_PLURAL,
+        namespace,
+        name,
+        body: [
+          { op: "test", path: `/metadata/finalizers/${index}`, value: finalizer },
+          { op: "remove", path: `/metadata/finalizers/${index}` },
+        ],
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch, withSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS))),
+    );
+  }
+
   async annotatePodTemplate(kind: "Deployment" | "StatefulSet", namespace: string, name: string, key: string, value: string): Promise<void> {
     const body = { spec: { template: { metadata: { annotations: { [key]: value } } } } };
     if (kind === "Deployment") await this.#apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch());
@@ -138,6 +162,78 @@ export class ClientNodeKubeWriter implements KubeWriter {
       },
       deadline(),
     );
+  }
+}
+
+/** A write attempted by a replica that no longer leads: refused before it reaches the apiserver. */
+export class NotLeadingError extends Error {
+  override readonly name = "NotLeadingError";
+}
+
+/**
+ * A KubeWriter that refuses every write once `fence` says this replica may
+ * no longer write (it lost or gave up the leader Lease): in-flight
+ * reconciles of a former leader then fail at their next write instead of
+ * racing the new leader.
+ */
+export class FencedKubeWriter implements KubeWriter {
+  readonly #inner: KubeWriter;
+  readonly #fence: () => string | undefined;
+
+  /** `fence` returns why writing is no longer allowed, or undefined while it is. */
+  constructor(inner: KubeWriter, fence: () => string | undefined) {
+    this.#inner = inner;
+    this.#fence = fence;
+  }
+
+  #check(): void {
+    const why = this.#fence();
+    if (why !== undefined) throw new NotLeadingError(`write refused: ${why}`);
+  }
+
+  async putConfigMap(object: V1ConfigMap, resourceVersion: string | undefined): Promise<V1ConfigMap> {
+    this.#check();
+    return this.#inner.putConfigMap(object, resourceVersion);
+  }
+
+  async putSecret(object: V1Secret, resourceVersion: string | undefined): Promise<V1Secret> {
+    this.#check();
+    return this.#inner.putSecret(object, resourceVersion);
+  }
+
+  async deleteConfigMap(namespace: string, name: string): Promise<void> {
+    this.#check();
+    return this.#inner.deleteConfigMap(namespace, name);
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    this.#check();
+    return this.#inner.deleteSecret(namespace, name);
+  }
+
+  async patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+    this.#check();
+    return this.#inner.patchStoreStatus(namespace, name, status);
+  }
+
+  async setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void> {
+    this.#check();
+    return this.#inner.setStoreFinalizers(namespace, name, finalizers, resourceVersion);
+  }
+
+  async removeStoreFinalizer(namespace: string, name: string, finalizer: string, index: number): Promise<void> {
+    this.#check();
+    return this.#inner.removeStoreFinalizer(namespace, name, finalizer, index);
+  }
+
+  async annotatePodTemplate(kind: "Deployment" | "StatefulSet", namespace: string, name: string, key: string, value: string): Promise<void> {
+    this.#check();
+    return this.#inner.annotatePodTemplate(kind, namespace, name, key, value);
+  }
+
+  async emitEvent(event: StoreEvent): Promise<void> {
+    this.#check();
+    return this.#inner.emitEvent(event);
   }
 }
 

@@ -12,10 +12,10 @@ import { OperatorMetrics } from "../runtime/metrics.js";
 import { runShutdown, type ShutdownReport } from "../runtime/shutdown.js";
 import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRETS, STATEFUL_SETS } from "./informers/resources.js";
 import { Informer } from "./informers/informer.js";
-import { ClientNodeKubeWriter, type KubeWriter } from "./kube-writer.js";
+import { ClientNodeKubeWriter, FencedKubeWriter, type KubeWriter } from "./kube-writer.js";
 import { OWNED_SELECTOR } from "./naming.js";
 import type { GlanceStoreObject } from "./observe.js";
-import { TargetReconciler } from "./reconciler.js";
+import { DEFAULT_GLANCE_STORE_VERSION, TargetReconciler } from "./reconciler.js";
 import { targetsOfConfigMap, targetsOfSecret, targetsOfStoreChange, targetsOfWorkload } from "./triggers.js";
 import { WorkQueue } from "./workqueue.js";
 
@@ -29,6 +29,10 @@ export interface OperatorOptions {
   /** Namespaces to watch; empty: all. */
   readonly namespaces: readonly string[];
   readonly recheckPeriodMs: number;
+  /** How long credentials Keystone refused are held off (default 1 hour). */
+  readonly authRefusalBackoffMs?: number;
+  /** The glance_store release of the Glance deployments (default: the oldest supported). */
+  readonly glanceStoreVersion?: string;
   readonly concurrency: number;
   readonly logger: Logger;
   readonly metricsAddress: Address | undefined;
@@ -59,8 +63,16 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const registry = options.registry ?? new Registry();
   const metrics = new OperatorMetrics(registry, { processMetrics: options.registry === undefined });
   const identity = options.identity ?? `${process.env["POD_NAME"] ?? hostname()}_${randomBytes(4).toString("hex")}`;
-  const checker = options.checker ?? new OpenStackClient({ logger: logger.child({ component: "openstack" }), observer: metrics.observeOpenStackRequest });
-  const writer = options.writer ?? new ClientNodeKubeWriter(kubeConfig, { reportingInstance: identity });
+  const checker =
+    options.checker ??
+    new OpenStackClient({
+      logger: logger.child({ component: "openstack" }),
+      observer: metrics.observeOpenStackRequest,
+      ...(options.authRefusalBackoffMs === undefined ? {} : { authRefusalHoldMs: options.authRefusalBackoffMs }),
+    });
+  // Every write goes through the fence: once this replica stops leading, a reconcile still running writes nothing more.
+  let fence: string | undefined = "not leading yet";
+  const writer = new FencedKubeWriter(options.writer ?? new ClientNodeKubeWriter(kubeConfig, { reportingInstance: identity }), () => fence);
 
   const common = { kubeConfig, logger, metrics, clock, namespaces: options.namespaces };
   const stores = new Informer<GlanceStoreObject>({
@@ -81,6 +93,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     logger: logger.child({ component: "reconciler" }),
     metrics,
     recheckPeriodMs: options.recheckPeriodMs,
+    policy: { glanceStoreVersion: options.glanceStoreVersion ?? DEFAULT_GLANCE_STORE_VERSION },
   });
 
   // The queue exists only while this replica leads; events before that only warm the caches.
@@ -110,8 +123,16 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   // Ends the election (the elector then releases the Lease) or, without election, the leading itself.
   const leadership = new AbortController();
 
-  const lead = async (leaderSignal: AbortSignal): Promise<void> => {
+  const lead = async (leaderSignal: AbortSignal, lost: AbortSignal): Promise<void> => {
     logger.info({ identity }, "leading: starting reconciles");
+    if (leaderSignal.aborted || lost.aborted) return;
+    // Lost the Lease: another replica may lead already, so not one more write. On a shutdown the Lease is still
+    // held (and renewed) while in-flight reconciles drain; the fence goes up once they are done, before the release.
+    const stopWriting = (): void => {
+      fence = `${identity} lost the leader Lease (${describeReason(lost.reason)})`;
+    };
+    fence = undefined;
+    lost.addEventListener("abort", stopWriting, { once: true });
     const workQueue = new WorkQueue({
       handler: (key, context) => reconciler.reconcile(key, context.signal),
       concurrency: options.concurrency,
@@ -129,7 +150,9 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
       else leaderSignal.addEventListener("abort", () => resolve(), { once: true });
     });
     queue = undefined;
+    // The fence is up already: what still runs can finish reading, not writing. The Lease is released only after this returns.
     const drained = await workQueue.shutDown({ deadlineMs: 20_000 });
+    fence ??= `${identity} stopped leading`;
     logger.info({ drained: drained.drained, abandoned: drained.abandoned }, "stopped reconciling");
   };
 
@@ -174,13 +197,13 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
       logger: logger.child({ component: "leader-election" }),
       clock,
       metrics,
-      onStartedLeading: (leaderSignal) => lead(leaderSignal),
+      onStartedLeading: (leaderSignal, lost) => lead(leaderSignal, lost),
       onNewLeader: (leader) => logger.info({ leader }, "leader observed"),
     });
     leaderRun = elector.run(leadership.signal);
   } else {
     metrics.setLeader(true);
-    leaderRun = lead(leadership.signal);
+    leaderRun = lead(leadership.signal, new AbortController().signal);
   }
 
   const stopRequested = new Promise<void>((resolve) => {
@@ -201,6 +224,10 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     throw new Error("lost the leader election Lease; exiting so that this replica restarts as a standby");
   }
   return report;
+}
+
+function describeReason(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason ?? "leadership ended");
 }
 
 function healthChecks(informers: readonly Informer<KubernetesObject>[], elector: () => LeaderElector | undefined): { liveness: HealthCheck[]; readiness: HealthCheck[] } {

@@ -9,7 +9,7 @@ import type { Clock } from "../runtime/clock.js";
 import { apiStatusOf, describeKubeError } from "../runtime/kube-request-options.js";
 import { conditionTransitions, mergeConditions, type Condition } from "./conditions.js";
 import { decideTarget, type StoreDecision, type TargetDecision } from "./decide.js";
-import { ownerReferencesOf, type KubeWriter } from "./kube-writer.js";
+import { NotLeadingError, ownerReferencesOf, type KubeWriter } from "./kube-writer.js";
 import {
   CONFIG_HASH_ANNOTATION,
   configMapName,
@@ -22,8 +22,9 @@ import {
   TARGET_LABEL,
   WORKLOAD_TARGET_ANNOTATION,
 } from "./naming.js";
-import { observeTarget, readPrevious, readStoreObject, targetOf, type GlanceStoreObject, type StoreObject } from "./observe.js";
+import { observeTarget, readPrevious, readStoreObject, targetOf, type CredentialsPolicy, type GlanceStoreObject, type StoreObject } from "./observe.js";
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
+import { planWrites, type PlannedWrite } from "./write-plan.js";
 
 /** Read access to the informers' caches: a reconcile reads the cluster only from them. */
 export interface ReconcilerCaches {
@@ -50,14 +51,19 @@ export interface ReconcilerOptions {
   readonly metrics?: ReconcilerMetrics;
   /** How soon a target is checked against OpenStack again when nothing changed. */
   readonly recheckPeriodMs: number;
+  /** What the operator knows of the Glance it renders for (--glance-store-version). */
+  readonly policy?: CredentialsPolicy;
 }
+
+/** glance_store of Debian 12 and Ubuntu 22.04's Zed: the oldest release the operator renders for. */
+export const DEFAULT_GLANCE_STORE_VERSION = "4.1.0";
 
 /**
  * Reconciles one target (namespace + target name): reads its stores from
- * the caches, asks OpenStack once, decides (decideTarget), then writes
- * what differs: finalizers, the ConfigMap and Secret, the rollout hash,
- * finalizer releases, statuses and events, in that order. Safe to run any
- * number of times; every write is skipped when nothing would change.
+ * the caches, asks OpenStack once, decides (decideTarget), plans the writes
+ * in the order that keeps every intermediate state startable (planWrites),
+ * and carries them out, skipping any write that would change nothing. Safe
+ * to run any number of times.
  */
 export class TargetReconciler {
   readonly #options: ReconcilerOptions;
@@ -69,7 +75,7 @@ export class TargetReconciler {
   }
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileOutcome> {
-    const { caches, writer, checker, logger } = this.#options;
+    const { caches, writer, checker, logger, clock } = this.#options;
     const { namespace, target } = parseTargetKey(key);
     const log = logger.child({ namespace, target });
     const objects = caches.stores
@@ -88,75 +94,87 @@ export class TargetReconciler {
       return Outcome.done();
     }
 
-    const previous = readPrevious(configMap, ownSecret);
-    if (previous.problem !== undefined) {
-      log.warn({ problem: previous.problem }, "the target's rendered ConfigMap and Secret cannot be read back; they are rewritten from the stores");
+    const current = readPrevious(configMap, ownSecret);
+    if (current.problem !== undefined) {
+      log.warn({ problem: current.problem }, "part of the target's rendered ConfigMap and Secret cannot be read back; those stores are rendered again from their specs where they can be");
     }
+    const now = clock.now();
     const observation = await observeTarget({
       namespace,
       target,
       stores: objects,
       secret: (name) => caches.secrets.get(namespace, name),
-      previous: previous.stores,
+      previous: current.previous,
       checker,
+      policy: this.#options.policy ?? { glanceStoreVersion: DEFAULT_GLANCE_STORE_VERSION },
+      now,
       ...(signal === undefined ? {} : { signal }),
     });
     let decision = decideTarget(observation);
+    if (decision.action.kind === "write" && secret !== undefined && ownSecret === undefined) {
+      const blocked = notOwned("Secret", namespace, credentialsSecretName(target));
+      log.warn({ reason: blocked.reason }, blocked.message);
+      decision = decideTarget(observation, { writeBlocked: blocked.message });
+    }
     const byKey = new Map(objects.map((store) => [`${store.namespace}/${store.name}`, store]));
+    const currentTarget = {
+      withFinalizer: new Set(objects.filter((o) => o.finalizers.includes(FINALIZER)).map((o) => `${o.namespace}/${o.name}`)),
+      files: current.config,
+      runningIds: current.previous?.storeIds ?? [],
+    };
+    let plan = planWrites(decision, currentTarget);
 
-    // 1. A store gets its finalizer before Glance may run it, so its deletion can be held (rule 4).
-    for (const store of decision.stores) {
-      const object = byKey.get(store.key);
-      if (object && store.needsFinalizer && !object.finalizers.includes(FINALIZER)) {
-        await writer.setStoreFinalizers(namespace, object.name, [...object.finalizers, FINALIZER], object.resourceVersion);
-      }
-    }
-
-    // 2. The files.
-    let config: RenderedConfig | undefined;
-    let secretForHash: V1Secret | undefined = ownSecret;
-    if (decision.action.kind === "write") {
-      const written = await this.#writeFiles(namespace, target, decision.action.config, objects, configMap, secret, {
-        before: previous.stores?.map((s) => s.storeId) ?? [],
-        after: decision.renderedStoreIds,
-      });
-      if (written.ok) {
-        config = decision.action.config;
-        secretForHash = written.secret;
-      } else {
-        decision = decideTarget(observation, { writeBlocked: written.message });
-        log.warn({ reason: written.reason }, written.message);
-      }
-    } else if (decision.action.kind === "remove") {
-      if (configMap) await writer.deleteConfigMap(namespace, configMapName(target));
-      if (ownSecret) await writer.deleteSecret(namespace, credentialsSecretName(target));
-    } else {
-      log.debug({ reason: decision.action.reason }, "keeping the target's current files");
-      config = previous.config;
-    }
-
-    // 3. Workloads that opted in roll when, and only when, the files change.
-    if (config !== undefined && secretForHash !== undefined) await this.#rollOut(namespace, target, config, secretForHash);
-
-    // 4. Glance no longer runs these stores: let them go.
+    const files = new FileWriter(writer, namespace, target, objects, configMap, ownSecret);
     const released = new Set<string>();
-    for (const store of decision.stores) {
-      const object = byKey.get(store.key);
-      if (object && store.releaseFinalizer && object.finalizers.includes(FINALIZER)) {
-        try {
-          await writer.setStoreFinalizers(namespace, object.name, object.finalizers.filter((f) => f !== FINALIZER), undefined);
-        } catch (error) {
-          if (apiStatusOf(error) !== 404) throw error;
+    for (let index = 0; index < plan.length; index++) {
+      const step = plan[index] as PlannedWrite;
+      const object = "key" in step ? byKey.get(step.key) : undefined;
+      switch (step.kind) {
+        case "addFinalizer":
+          if (object) await writer.setStoreFinalizers(namespace, object.name, [...object.finalizers, FINALIZER], object.resourceVersion);
+          break;
+        case "putSecret":
+          await files.putSecret(step.credentialsConf, step.caFiles);
+          break;
+        case "putConfigMap": {
+          const problem = await files.putConfigMap(step.storesConf);
+          if (problem !== undefined) {
+            // Someone else's ConfigMap: nothing of ours may go on. What Glance runs is unchanged; say why in every status.
+            log.warn({ reason: problem.reason }, problem.message);
+            decision = decideTarget(observation, { writeBlocked: problem.message });
+            plan = [...plan.slice(0, index + 1), ...planWrites(decision, currentTarget).filter((write) => write.kind === "status")];
+          }
+          break;
         }
-        released.add(object.uid);
-        log.info({ store: object.name }, "store removed from Glance; finalizer released");
+        case "deleteConfigMap":
+          if (configMap) await writer.deleteConfigMap(namespace, configMapName(target));
+          break;
+        case "deleteSecret":
+          if (ownSecret) await writer.deleteSecret(namespace, credentialsSecretName(target));
+          break;
+        case "rollout": {
+          const withKey = files.secret;
+          if (withKey !== undefined) await this.#rollOut(namespace, target, step.config, withKey);
+          break;
+        }
+        case "releaseFinalizer":
+          if (object) {
+            const at = object.finalizers.indexOf(FINALIZER);
+            try {
+              if (at >= 0) await writer.removeStoreFinalizer(namespace, object.name, FINALIZER, at);
+            } catch (error) {
+              if (apiStatusOf(error) !== 404) throw error;
+            }
+            released.add(object.uid);
+            log.info({ store: object.name }, "store removed from Glance; finalizer released");
+          }
+          break;
+        case "status": {
+          const storeDecision = decision.stores.find((s) => s.key === step.key);
+          if (object && storeDecision && !released.has(object.uid)) await this.#writeStatus(object, storeDecision);
+          break;
+        }
       }
-    }
-
-    // 5. Statuses and events.
-    for (const store of decision.stores) {
-      const object = byKey.get(store.key);
-      if (object && !released.has(object.uid)) await this.#writeStatus(object, store);
     }
     for (const uid of [...this.#written.keys()]) {
       if (!objects.some((o) => o.uid === uid) || released.has(uid)) this.#written.delete(uid);
@@ -164,91 +182,13 @@ export class TargetReconciler {
 
     this.#options.metrics?.setStoreStates(key, countStates(decision));
     log.debug({ action: decision.action.kind, rendered: decision.renderedStoreIds }, "reconciled");
-    return Outcome.recheckAfter(this.#options.recheckPeriodMs);
-  }
-
-  /**
-   * Writes the Secret and the ConfigMap, in the order that keeps every
-   * intermediate state startable: a store's password is in place before
-   * the ConfigMap names the store, and a store leaves the ConfigMap before
-   * its password leaves the Secret.
-   */
-  async #writeFiles(
-    namespace: string,
-    target: string,
-    config: RenderedConfig,
-    stores: readonly StoreObject[],
-    configMap: V1ConfigMap | undefined,
-    secret: V1Secret | undefined,
-    storeIds: { readonly before: readonly string[]; readonly after: readonly string[] },
-  ): Promise<{ ok: true; secret: V1Secret } | { ok: false; reason: string; message: string }> {
-    const { writer } = this.#options;
-    if (secret !== undefined && owned(secret) === undefined) {
-      return notOwned("Secret", namespace, credentialsSecretName(target));
-    }
-    const owners = ownerReferencesOf(stores.map((s) => ({ name: s.name, uid: s.uid })));
-    const hashKey = secret?.metadata?.annotations?.[HASH_KEY_ANNOTATION] ?? randomBytes(32).toString("base64");
-    const desiredSecret: V1Secret = {
-      apiVersion: "v1",
-      kind: "Secret",
-      type: "Opaque",
-      metadata: {
-        name: credentialsSecretName(target),
-        namespace,
-        labels: { ...secret?.metadata?.labels, [MANAGED_BY_LABEL]: MANAGED_BY, [TARGET_LABEL]: target },
-        annotations: { ...secret?.metadata?.annotations, [HASH_KEY_ANNOTATION]: hashKey },
-        ownerReferences: owners,
-      },
-      data: { [CREDENTIALS_CONF_FILE]: Buffer.from(config.credentialsConf, "utf8").toString("base64") },
-    };
-    const desiredConfigMap: V1ConfigMap = {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: {
-        name: configMapName(target),
-        namespace,
-        labels: { ...configMap?.metadata?.labels, [MANAGED_BY_LABEL]: MANAGED_BY, [TARGET_LABEL]: target },
-        ...(configMap?.metadata?.annotations ? { annotations: configMap.metadata.annotations } : {}),
-        ownerReferences: owners,
-      },
-      data: { [STORES_CONF_FILE]: config.storesConf },
-    };
-    const removesStores = storeIds.before.some((id) => !storeIds.after.includes(id));
-    const addsStores = storeIds.after.some((id) => !storeIds.before.includes(id));
-
-    let storedSecret = secret;
-    const putSecret = async (): Promise<void> => {
-      if (secret !== undefined && sameObject(secret, desiredSecret)) return;
-      storedSecret = await writer.putSecret(desiredSecret, secret?.metadata?.resourceVersion);
-    };
-    const putConfigMap = async (): Promise<{ ok: false; reason: string; message: string } | undefined> => {
-      if (configMap !== undefined && sameObject(configMap, desiredConfigMap)) return undefined;
-      try {
-        await writer.putConfigMap(desiredConfigMap, configMap?.metadata?.resourceVersion);
-        return undefined;
-      } catch (error) {
-        // Not in our (label-selected) cache, yet there: someone else's ConfigMap.
-        if (configMap === undefined && apiStatusOf(error) === 409) return notOwned("ConfigMap", namespace, configMapName(target));
-        throw error;
-      }
-    };
-    if (removesStores && !addsStores) {
-      const problem = await putConfigMap();
-      if (problem) return problem;
-      await putSecret();
-    } else {
-      await putSecret();
-      const problem = await putConfigMap();
-      if (problem) return problem;
-    }
-    return { ok: true, secret: storedSecret ?? desiredSecret };
+    return Outcome.recheckAfter(nextCheckInMs(decision, now, this.#options.recheckPeriodMs));
   }
 
   async #rollOut(namespace: string, target: string, config: RenderedConfig, secret: V1Secret): Promise<void> {
     const key = secret.metadata?.annotations?.[HASH_KEY_ANNOTATION];
     if (key === undefined) return;
-    // Keyed with a random per-target key kept in the Secret: the hash tells when the files changed and nothing about the passwords.
-    const hash = createHmac("sha256", key).update(config.storesConf).update("\0").update(config.credentialsConf).digest("hex");
+    const hash = configHash(key, config);
     const { caches, writer, logger } = this.#options;
     const workloads: { kind: "Deployment" | "StatefulSet"; object: V1Deployment | V1StatefulSet }[] = [
       ...caches.deployments.list(namespace).map((object) => ({ kind: "Deployment" as const, object })),
@@ -282,6 +222,9 @@ export class TargetReconciler {
       addDeleteEnabled: decision.addDeleteEnabled,
       rendered: decision.rendered,
       imageVolumes: decision.imageVolumes ?? null,
+      renderedVolumeTypes: decision.volumeTypes.length === 0 ? null : decision.volumeTypes.map((type) => ({ name: type.name, ...(type.id === undefined ? {} : { id: type.id }) })),
+      projectId: decision.projectId ?? null,
+      credentialsRefusal: this.#refusalRecord(object, decision) ?? null,
       conditions,
     };
     const current = lastStatus ?? normalizeStatus(object.status);
@@ -294,6 +237,22 @@ export class TargetReconciler {
     }
     this.#written.set(object.uid, { generation: object.generation, status: withoutNulls(status) });
     await this.#emitEvents(object, currentConditions, conditions);
+  }
+
+  /** The refusal as a status remembers it, tied to the very Secret that was refused. */
+  #refusalRecord(object: StoreObject, decision: StoreDecision): Record<string, unknown> | undefined {
+    if (decision.refusal === undefined || object.spec === undefined) return undefined;
+    const ref = object.spec.credentialsSecretRef;
+    const secret = this.#options.caches.secrets.get(object.namespace, ref.name);
+    if (secret?.metadata?.uid === undefined || secret.metadata.resourceVersion === undefined) return undefined;
+    return {
+      secretName: ref.name,
+      ...(ref.cloud === undefined ? {} : { cloud: ref.cloud }),
+      secretUID: secret.metadata.uid,
+      secretResourceVersion: secret.metadata.resourceVersion,
+      refusedAt: decision.refusal.refusedAt,
+      retryAt: decision.refusal.retryAt,
+    };
   }
 
   async #emitEvents(object: StoreObject, before: readonly Condition[] | undefined, after: readonly Condition[]): Promise<void> {
@@ -311,9 +270,104 @@ export class TargetReconciler {
           action: transition.type === "Rendered" ? "Render" : "Check",
         });
       } catch (error) {
+        if (error instanceof NotLeadingError) throw error;
         // An event is worth less than the reconcile: log it and go on.
         this.#options.logger.warn({ store: `${object.namespace}/${object.name}`, error: describeKubeError(error) }, "could not record an event");
       }
+    }
+  }
+}
+
+/** Keyed with a random per-target key kept in the Secret: the hash tells when the files changed and nothing about the passwords. */
+export function configHash(key: string, config: RenderedConfig): string {
+  const hmac = createHmac("sha256", key).update(config.storesConf).update("\0").update(config.credentialsConf);
+  for (const name of Object.keys(config.caFiles).sort()) hmac.update("\0").update(name).update("\0").update(config.caFiles[name] ?? "");
+  return hmac.digest("hex");
+}
+
+/** The next re-check: the period, or sooner when a refused credential set may be tried again. */
+function nextCheckInMs(decision: TargetDecision, now: number, recheckPeriodMs: number): number {
+  let next = recheckPeriodMs;
+  for (const store of decision.stores) {
+    if (store.refusal === undefined) continue;
+    const due = Date.parse(store.refusal.retryAt) - now + 1_000;
+    if (Number.isFinite(due) && due > 0 && due < next) next = due;
+  }
+  return next;
+}
+
+/**
+ * The target's ConfigMap and Secret as one writer: it remembers what it
+ * wrote, so the union step and the final step of the Secret, and the
+ * rollout hash, all see the latest version.
+ */
+class FileWriter {
+  readonly #writer: KubeWriter;
+  readonly #namespace: string;
+  readonly #target: string;
+  #configMap: V1ConfigMap | undefined;
+  #secret: V1Secret | undefined;
+  readonly #hashKey: string;
+  readonly #owners: ReturnType<typeof ownerReferencesOf>;
+
+  constructor(writer: KubeWriter, namespace: string, target: string, stores: readonly StoreObject[], configMap: V1ConfigMap | undefined, secret: V1Secret | undefined) {
+    this.#writer = writer;
+    this.#namespace = namespace;
+    this.#target = target;
+    this.#configMap = configMap;
+    this.#secret = secret;
+    this.#hashKey = secret?.metadata?.annotations?.[HASH_KEY_ANNOTATION] ?? randomBytes(32).toString("base64");
+    this.#owners = ownerReferencesOf(stores.map((s) => ({ name: s.name, uid: s.uid })));
+  }
+
+  get secret(): V1Secret | undefined {
+    return this.#secret;
+  }
+
+  async putSecret(credentialsConf: string, caFiles: Readonly<Record<string, string>>): Promise<void> {
+    const current = this.#secret;
+    const data: Record<string, string> = { [CREDENTIALS_CONF_FILE]: Buffer.from(credentialsConf, "utf8").toString("base64") };
+    for (const [name, pem] of Object.entries(caFiles)) data[name] = Buffer.from(pem, "utf8").toString("base64");
+    const desired: V1Secret = {
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "Opaque",
+      metadata: {
+        name: credentialsSecretName(this.#target),
+        namespace: this.#namespace,
+        labels: { ...current?.metadata?.labels, [MANAGED_BY_LABEL]: MANAGED_BY, [TARGET_LABEL]: this.#target },
+        annotations: { ...current?.metadata?.annotations, [HASH_KEY_ANNOTATION]: this.#hashKey },
+        ownerReferences: this.#owners,
+      },
+      data,
+    };
+    if (current !== undefined && sameObject(current, desired)) return;
+    this.#secret = await this.#writer.putSecret(desired, current?.metadata?.resourceVersion);
+  }
+
+  /** Undefined when written (or already as wanted); the reason when the name belongs to someone else. */
+  async putConfigMap(storesConf: string): Promise<{ reason: string; message: string } | undefined> {
+    const current = this.#configMap;
+    const desired: V1ConfigMap = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: configMapName(this.#target),
+        namespace: this.#namespace,
+        labels: { ...current?.metadata?.labels, [MANAGED_BY_LABEL]: MANAGED_BY, [TARGET_LABEL]: this.#target },
+        ...(current?.metadata?.annotations ? { annotations: current.metadata.annotations } : {}),
+        ownerReferences: this.#owners,
+      },
+      data: { [STORES_CONF_FILE]: storesConf },
+    };
+    if (current !== undefined && sameObject(current, desired)) return undefined;
+    try {
+      this.#configMap = await this.#writer.putConfigMap(desired, current?.metadata?.resourceVersion);
+      return undefined;
+    } catch (error) {
+      // Not in our (label-selected) cache, yet there: someone else's ConfigMap.
+      if (current === undefined && apiStatusOf(error) === 409) return notOwned("ConfigMap", this.#namespace, configMapName(this.#target));
+      throw error;
     }
   }
 }
@@ -322,16 +376,15 @@ function owned<T extends V1ConfigMap | V1Secret>(object: T | undefined): T | und
   return object?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY ? object : undefined;
 }
 
-function notOwned(kind: string, namespace: string, name: string): { ok: false; reason: string; message: string } {
+function notOwned(kind: string, namespace: string, name: string): { reason: string; message: string } {
   return {
-    ok: false,
     reason: "NameTaken",
     message: `${kind} ${namespace}/${name} exists and is not managed by glance-store-operator (no label ${MANAGED_BY_LABEL}=${MANAGED_BY}); the operator does not overwrite it: delete or rename it, or choose another spec.target`,
   };
 }
 
 /** What matters of a rendered object: data, our labels, owners and the hash key. */
-function sameObject(current: V1ConfigMap | V1Secret, desired: V1ConfigMap | V1Secret): boolean {
+export function sameObject(current: V1ConfigMap | V1Secret, desired: V1ConfigMap | V1Secret): boolean {
   const labels = (o: V1ConfigMap | V1Secret) => [o.metadata?.labels?.[MANAGED_BY_LABEL], o.metadata?.labels?.[TARGET_LABEL]];
   const owners = (o: V1ConfigMap | V1Secret) => (o.metadata?.ownerReferences ?? []).map((r) => r.uid).sort();
   return (

@@ -1,7 +1,7 @@
 import test from "ava";
 import type { ResolvedCredentials } from "../../src/api/credentials.js";
 import { GlanceStoreSpecSchema, type GlanceStoreSpecInput } from "../../src/api/glancestore.js";
-import { decideTarget, type CheckOutcome, type ObservedStore, type StoreDecision, type TargetDecision, type TargetObservation } from "../../src/controller/decide.js";
+import { decideTarget, NO_MEMORY, type CheckOutcome, type ObservedStore, type PreviousConfig, type StoreDecision, type TargetDecision, type TargetObservation } from "../../src/controller/decide.js";
 import { parseRenderedConfig, type RenderedStore } from "../../src/render/parse.js";
 
 const KEYSTONE = "https://keystone.example.com/v3";
@@ -10,7 +10,8 @@ function credentials(password = "pw-1", username = "glance"): ResolvedCredential
   return { auth: { kind: "password", authUrl: KEYSTONE, username, password, projectName: "service", userDomainName: "Default", projectDomainName: "Default" } };
 }
 
-const found = (name: string): CheckOutcome => ({ ok: true, volumeType: { id: `id-${name}`, name }, resolvedDefault: false });
+const SERVICE_PROJECT = "project-service-id";
+const found = (name: string, projectId = SERVICE_PROJECT): CheckOutcome => ({ ok: true, volumeType: { id: `id-${name}`, name }, resolvedDefault: false, projectId });
 const failed = (reason: string): CheckOutcome => ({
   ok: false,
   reason,
@@ -32,7 +33,7 @@ function observed(name: string, spec: Partial<GlanceStoreSpecInput> = {}, overri
     spec: parsed,
     deleting: false,
     forceDelete: false,
-    statusSaysRendered: false,
+    memory: NO_MEMORY,
     credentials: { ok: true, credentials: credentials() },
     check: found(parsed.volumeType ?? "__DEFAULT__"),
     imageVolumes: undefined,
@@ -40,16 +41,21 @@ function observed(name: string, spec: Partial<GlanceStoreSpecInput> = {}, overri
   };
 }
 
-function observe(stores: ObservedStore[], previous?: readonly RenderedStore[]): TargetObservation {
+function observe(stores: ObservedStore[], previous?: PreviousConfig): TargetObservation {
   return { namespace: "openstack", target: "glance-api", stores, previous };
 }
 
 /** The files a decision writes, read back: what Glance would run. */
-function written(decision: TargetDecision): readonly RenderedStore[] {
+function writtenConfig(decision: TargetDecision): PreviousConfig {
   if (decision.action.kind !== "write") throw new Error(`expected a write, got ${JSON.stringify(decision.action)}`);
-  const parsed = parseRenderedConfig(decision.action.config.storesConf, decision.action.config.credentialsConf);
+  const parsed = parseRenderedConfig(decision.action.config.storesConf, decision.action.config.credentialsConf, decision.action.config.caFiles);
   if (!parsed.ok) throw new Error(parsed.message);
-  return parsed.stores;
+  if (parsed.unreadable.length > 0) throw new Error(JSON.stringify(parsed.unreadable));
+  return parsed;
+}
+
+function written(decision: TargetDecision): readonly RenderedStore[] {
+  return writtenConfig(decision).stores;
 }
 
 function of(decision: TargetDecision, name: string): StoreDecision {
@@ -65,8 +71,8 @@ function condition(decision: StoreDecision, type: string): { status: string; rea
 }
 
 /** A previous config: render these stores and read them back, as the controller finds them in the cluster. */
-function previousOf(stores: ObservedStore[]): readonly RenderedStore[] {
-  return written(decideTarget(observe(stores)));
+function previousOf(stores: ObservedStore[]): PreviousConfig {
+  return writtenConfig(decideTarget(observe(stores)));
 }
 
 test("two healthy stores: both rendered, the default one default, both Ready", (t) => {
@@ -110,7 +116,7 @@ test("rule 2: a rendered store stays rendered, exactly as it was, when Cinder is
   clock = 0;
   const now = [observed("fast", { default: true }, { check: failed("Unreachable") }), observed("slow", { description: "changed meanwhile" }, { check: failed("Unreachable") })];
   const decision = decideTarget(observe(now, previous));
-  t.deepEqual(written(decision), previous);
+  t.deepEqual(written(decision), previous.stores);
   for (const name of ["fast", "slow"]) {
     const d = of(decision, name);
     t.true(d.rendered);
@@ -151,7 +157,7 @@ test("rule 5: of two defaults the older wins; the newer is rendered as non-defau
     ["slow", false],
   ]);
   t.is(condition(of(decision, "slow"), "Rendered").reason, "DefaultConflict");
-  t.regex(condition(of(decision, "slow"), "Rendered").message, /"fast" \(older\) is the default/);
+  t.regex(condition(of(decision, "slow"), "Rendered").message, /store "fast" is the default of target glance-api/);
   t.is(condition(of(decision, "fast"), "Ready").status, "True");
 });
 
@@ -178,15 +184,17 @@ test("a store id that is a prefix of an older store's id is not rendered", (t) =
   t.is(condition(of(decision, "fast2"), "Rendered").reason, "AmbiguousStoreId");
 });
 
-test("no default among the stores that can be rendered: the last good config is kept", (t) => {
+test("no store asks to be the default: the current default stays the default and says so, and the others are rendered", (t) => {
   const previous = previousOf([observed("fast", { default: true })]);
   clock = 0;
   const decision = decideTarget(observe([observed("fast", { default: false }), observed("slow")], previous));
-  t.is(decision.action.kind, "keep");
-  t.deepEqual(decision.renderedStoreIds, ["fast"]);
-  t.true(of(decision, "fast").rendered);
-  t.false(of(decision, "slow").rendered);
-  t.regex(condition(of(decision, "slow"), "Rendered").message, /is marked default/);
+  t.deepEqual(written(decision).map((s) => [s.storeId, s.isDefault]), [
+    ["fast", true],
+    ["slow", false],
+  ]);
+  t.is(condition(of(decision, "fast"), "Rendered").reason, "KeptAsDefault");
+  t.is(condition(of(decision, "fast"), "Ready").status, "True");
+  t.is(condition(of(decision, "slow"), "Ready").status, "True");
 });
 
 test("no default and nothing rendered yet: nothing is written", (t) => {
@@ -265,13 +273,13 @@ test("stores with different credentials are flagged: glance_store shares the fir
 });
 
 test("the ConfigMap is gone but the status remembers a rendered store: rendered again from its spec during an outage", (t) => {
-  const decision = decideTarget(observe([observed("fast", { default: true }, { statusSaysRendered: true, check: failed("Unreachable") })]));
+  const decision = decideTarget(observe([observed("fast", { default: true }, { memory: { ...NO_MEMORY, rendered: true }, check: failed("Unreachable") })]));
   t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
   t.false(of(decision, "fast").addDeleteEnabled);
 });
 
 test("...but not when Keystone refuses its credentials", (t) => {
-  const decision = decideTarget(observe([observed("fast", { default: true }, { statusSaysRendered: true, check: failed("AuthFailed") })]));
+  const decision = decideTarget(observe([observed("fast", { default: true }, { memory: { ...NO_MEMORY, rendered: true }, check: failed("AuthFailed") })]));
   t.is(decision.action.kind, "keep");
 });
 
@@ -308,4 +316,192 @@ test("catalogInfo and endpointTemplate that glance_store ignores with service cr
   t.regex(flagged.message, /catalogInfo and endpointTemplate are ignored/);
   t.false(of(decision, "slow").conditions.some((c) => c.type === "OptionsEffective"));
   t.is(condition(of(decision, "fast"), "Ready").status, "True");
+});
+
+// ---------------------------------------------------------------- the memory of what Glance runs (rule 4 under hand edits)
+
+/** The previous config as the controller reads it when the rendered Secret was deleted by hand. */
+function withoutSecret(previous: PreviousConfig): PreviousConfig {
+  return { ...previous, stores: [], unreadable: previous.storeIds.map((storeId) => ({ storeId, message: "incomplete (the rendered Secret is missing)" })) };
+}
+
+const REMEMBERED = { rendered: true, volumeTypes: [{ name: "type-slow", id: "id-type-slow" }], projectId: SERVICE_PROJECT };
+
+test("rule 4: the rendered Secret deleted by hand while a deletion is held: the store stays in Glance's config and keeps its finalizer", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(
+    observe([observed("fast", { default: true }), observed("slow", {}, { deleting: true, memory: REMEMBERED, imageVolumes: { ok: true, count: 1 } })], withoutSecret(previous)),
+  );
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast", "slow"]);
+  const slow = of(decision, "slow");
+  t.true(slow.rendered);
+  t.false(slow.releaseFinalizer);
+  t.is(condition(slow, "Ready").reason, "DeletionBlocked");
+});
+
+test("rule 4: both rendered objects deleted by hand: the status' memory still guards the deleting store", (t) => {
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: true }, { memory: { ...REMEMBERED, volumeTypes: [] } }), observed("slow", {}, { deleting: true, memory: REMEMBERED, imageVolumes: { ok: true, count: 2 } })]));
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast", "slow"]);
+  t.false(of(decision, "slow").releaseFinalizer);
+  t.is(of(decision, "slow").imageVolumes, 2);
+});
+
+test("rule 4: a deleting store that Glance ran but that can be neither kept nor rendered again is held, not released, and says what to do", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(
+    observe(
+      [
+        observed("fast", { default: true }),
+        observed("slow", {}, { deleting: true, memory: REMEMBERED, credentials: { ok: false, reason: "SecretNotFound", message: "Secret glance-slow not found" }, check: undefined, imageVolumes: { ok: false, reason: "NoCredentials", message: "no credentials" } }),
+      ],
+      withoutSecret(previous),
+    ),
+  );
+  const slow = of(decision, "slow");
+  t.false(slow.rendered);
+  t.false(slow.releaseFinalizer, "only a count of zero or the force annotation lets it go");
+  t.is(condition(slow, "Rendered").reason, "NotRestorable");
+  t.regex(condition(slow, "Ready").message, /cannot count.*Restore its credentials Secret/);
+});
+
+test("rule 4: a deleting store that Glance never ran leaves at once", (t) => {
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("slow", {}, { deleting: true })]));
+  t.true(of(decision, "slow").releaseFinalizer);
+});
+
+test("a store whose section and Secret are both lost, not being deleted, keeps its finalizer and says it cannot be restored", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(
+    observe([observed("fast", { default: true }), observed("slow", {}, { memory: REMEMBERED, credentials: { ok: false, reason: "SecretNotFound", message: "gone" }, check: undefined })], withoutSecret(previous)),
+  );
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
+  const slow = of(decision, "slow");
+  t.true(slow.needsFinalizer);
+  t.is(condition(slow, "Rendered").reason, "NotRestorable");
+});
+
+// ---------------------------------------------------------------- deleting the default store
+
+test("deleting the default store while another store exists: it stays the default, held, and says to mark another default", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: true }, { deleting: true, memory: REMEMBERED, imageVolumes: { ok: true, count: 0 } }), observed("slow")], previous));
+  t.deepEqual(written(decision).map((s) => [s.storeId, s.isDefault]), [
+    ["fast", true],
+    ["slow", false],
+  ]);
+  const fast = of(decision, "fast");
+  t.false(fast.releaseFinalizer);
+  t.is(condition(fast, "Ready").reason, "DeletionBlocked");
+  t.regex(condition(fast, "Ready").message, /Mark another store of the target default/);
+  const slow = of(decision, "slow");
+  t.is(condition(slow, "Ready").status, "True", "the other store keeps its true status");
+  t.true(slow.addDeleteEnabled);
+});
+
+test("deleting the default store: once another store asks to be the default, it takes over in one write, and the old default leaves when empty", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const held = decideTarget(observe([observed("fast", { default: true }, { deleting: true, memory: REMEMBERED, imageVolumes: { ok: true, count: 3 } }), observed("slow", { default: true })], previous));
+  t.deepEqual(written(held).map((s) => [s.storeId, s.isDefault]), [
+    ["fast", false],
+    ["slow", true],
+  ]);
+  t.false(of(held, "fast").releaseFinalizer);
+  t.is(condition(of(held, "slow"), "Ready").status, "True");
+  clock = 0;
+  const gone = decideTarget(observe([observed("fast", { default: true }, { deleting: true, memory: REMEMBERED, imageVolumes: { ok: true, count: 0 } }), observed("slow", { default: true })], previous));
+  t.deepEqual(written(gone).map((s) => [s.storeId, s.isDefault]), [["slow", true]]);
+  t.true(of(gone, "fast").releaseFinalizer);
+});
+
+test("the files kept (they cannot be written): stores Glance runs exactly as their spec says stay Ready", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("slow"), observed("new")], previous), { writeBlocked: "ConfigMap x is not ours" });
+  t.is(decision.action.kind, "keep");
+  t.is(condition(of(decision, "fast"), "Ready").status, "True");
+  t.is(condition(of(decision, "slow"), "Ready").status, "True");
+  t.is(condition(of(decision, "new"), "Ready").status, "False");
+});
+
+// ---------------------------------------------------------------- volume types are pinned
+
+test("a store that leaves its type unset is rendered with the resolved type's name, and the status remembers it", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true, volumeType: undefined }, { check: { ok: true, volumeType: { id: "id-__DEFAULT__", name: "__DEFAULT__" }, resolvedDefault: true, projectId: SERVICE_PROJECT } })]));
+  t.is(written(decision)[0]?.spec.volumeType, "__DEFAULT__");
+  t.deepEqual(of(decision, "fast").volumeTypes, [{ id: "id-__DEFAULT__", name: "__DEFAULT__" }]);
+});
+
+test("a changed spec.volumeType is not applied until confirmed: Glance keeps the pinned type and the store says how to confirm", (t) => {
+  const previous = previousOf([observed("fast", { default: true, volumeType: "gold" }, { check: found("gold") })]);
+  const pinned = { rendered: true, volumeTypes: [{ name: "gold", id: "id-gold" }], projectId: SERVICE_PROJECT };
+  clock = 0;
+  const pending = decideTarget(observe([observed("fast", { default: true, volumeType: "platinum" }, { memory: pinned, check: found("platinum") })], previous));
+  t.is(written(pending)[0]?.spec.volumeType, "gold");
+  const store = of(pending, "fast");
+  t.deepEqual([condition(store, "Ready").status, condition(store, "Ready").reason], ["False", "VolumeTypeChangeNotConfirmed"]);
+  t.regex(condition(store, "Ready").message, /glance.stores.dev\/confirm-volume-type=platinum/);
+  t.true(store.addDeleteEnabled, "Glance still adds images, to the pinned type");
+  t.deepEqual(store.volumeTypes, [{ name: "gold", id: "id-gold" }]);
+
+  clock = 0;
+  const confirmed = decideTarget(observe([observed("fast", { default: true, volumeType: "platinum" }, { memory: pinned, check: found("platinum"), confirmVolumeType: "platinum" })], previous));
+  t.is(written(confirmed)[0]?.spec.volumeType, "platinum");
+  t.is(condition(of(confirmed, "fast"), "Ready").status, "True");
+  t.deepEqual(of(confirmed, "fast").volumeTypes, [
+    { name: "gold", id: "id-gold" },
+    { id: "id-platinum", name: "platinum" },
+  ], "both types are remembered: deletion counts image volumes of each");
+});
+
+// ---------------------------------------------------------------- one project per target
+
+test("a new store whose credentials name another project is not rendered: glance_store would put its images in the first store's project", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true }), observed("other", {}, { credentials: { ok: true, credentials: credentials("pw", "other-user") }, check: found("type-other", "project-elsewhere") })]));
+  t.deepEqual(written(decision).map((s) => s.storeId), ["fast"]);
+  const other = of(decision, "other");
+  t.deepEqual([condition(other, "Rendered").status, condition(other, "Rendered").reason], ["False", "MixedCredentials"]);
+  t.regex(condition(other, "Ready").message, /project project-elsewhere.*\(project-service-id\)/);
+});
+
+test("a rendered store whose Secret switches to another project keeps running as it was", (t) => {
+  const previous = previousOf([observed("fast", { default: true }), observed("slow")]);
+  clock = 0;
+  const decision = decideTarget(
+    observe(
+      [
+        observed("fast", { default: true }, { memory: { ...REMEMBERED, volumeTypes: [] } }),
+        observed("slow", {}, { memory: REMEMBERED, credentials: { ok: true, credentials: credentials("pw", "mover") }, check: found("type-slow", "project-elsewhere") }),
+      ],
+      previous,
+    ),
+  );
+  t.deepEqual(written(decision), previous.stores);
+  t.is(condition(of(decision, "slow"), "Rendered").reason, "KeptLastGood");
+  t.is(condition(of(decision, "slow"), "Ready").reason, "MixedCredentials");
+});
+
+// ---------------------------------------------------------------- refusals
+
+test("a store whose credentials Keystone refused carries the refusal, for the status that makes other replicas hold off too", (t) => {
+  const refusal = { refusedAt: "2026-11-30T10:00:00Z", retryAt: "2026-11-30T11:00:00Z" };
+  const decision = decideTarget(
+    observe([observed("fast", { default: true }), observed("slow", {}, { check: { ok: false, reason: "AuthFailed", message: "refused; held until 2026-11-30T11:00:00Z", authenticated: false, refusal } })]),
+  );
+  t.deepEqual(of(decision, "slow").refusal, refusal);
+  t.is(of(decision, "fast").refusal, undefined);
+  t.is(condition(of(decision, "slow"), "CredentialsValid").reason, "AuthFailed");
+});
+
+test("KeystoneRejected (a 403 or 404 at authUrl) is not a refusal of the credentials", (t) => {
+  const decision = decideTarget(observe([observed("fast", { default: true }, { check: { ok: false, reason: "KeystoneRejected", message: "404 at authUrl", authenticated: false } })]));
+  const fast = of(decision, "fast");
+  t.deepEqual([condition(fast, "CredentialsValid").status, condition(fast, "CredentialsValid").reason], ["Unknown", "KeystoneRejected"]);
+  t.is(fast.refusal, undefined);
 });

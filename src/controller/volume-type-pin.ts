@@ -1,0 +1,23 @@
+import type { VolumeTypeRef } from "../openstack/volumes.js";
+
+export type { VolumeTypeRef };
+
+/**
+ * Images stay on the volume type they were written to: a store's volume
+ * type is pinned when it is first rendered, and a change of it (an edited
+ * spec.volumeType, or Cinder's default type moving under a store that
+ * leaves it unset) is applied only when confirmed. Two references name the
+ * same type when their ids agree, or, when an id is unknown, their names.
+ */
+export function sameVolumeType(a: VolumeTypeRef, b: VolumeTypeRef): boolean {
+  if (a.id !== undefined && b.id !== undefined) return a.id === b.id;
+  return a.name === b.name;
+}
+
+/** Adds `type` to a history unless it is there already (by id or name). */
+export function withVolumeType(history: readonly VolumeTypeRef[], type: VolumeTypeRef): VolumeTypeRef[] {
+  return history.some((known) => sameVolumeType(known, type)) ? [...history] : [...history, type];
+}
+
+/** The annotation that confirms a change of a rendered store's volume type; its value names the new type. */
+export const CONFIRM_VOLUME_TYPE_ANNOTATION = "glance.stores.dev/confirm-volume-type";
