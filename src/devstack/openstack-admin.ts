@@ -231,8 +231,20 @@ export class OpenStackAdmin {
     await this.#call("POST", `${await this.#cinderProjectUrl()}/types/${typeId}/action`, { removeProjectAccess: { project: projectId } });
   }
 
-  async defaultVolumeType(): Promise<VolumeType> {
-    const body = await this.#call<{ volume_type: VolumeType }>("GET", `${await this.#cinderProjectUrl()}/types/default`);
+  /**
+   * Sets a project's own default volume type (Cinder API 3.62,
+   * `PUT /v3/default-types/{project_id}`): what `GET /types/default` answers
+   * for that project from then on.
+   */
+  async setProjectDefaultVolumeType(projectId: string, volumeType: string): Promise<void> {
+    await this.#call("PUT", `${this.#cinderUrl}/v3/default-types/${projectId}`, { default_type: { volume_type: volumeType } }, undefined, { "openstack-api-version": "volume 3.62" });
+  }
+
+  /** The type new volumes get in the project `owner` is scoped to (the admin's own by default). */
+  async defaultVolumeType(owner?: PasswordCredentials): Promise<VolumeType> {
+    const scoped = owner === undefined ? undefined : await this.#tokenFor(owner);
+    const url = scoped === undefined ? `${await this.#cinderProjectUrl()}/types/default` : `${this.#cinderUrl}/v3/${scoped.projectId}/types/default`;
+    const body = await this.#call<{ volume_type: VolumeType }>("GET", url, undefined, scoped?.token);
     return body.volume_type;
   }
 
@@ -276,7 +288,7 @@ export class OpenStackAdmin {
     return fresh;
   }
 
-  async #call<T = unknown>(method: string, url: string, body?: unknown, asToken?: string): Promise<T> {
+  async #call<T = unknown>(method: string, url: string, body?: unknown, asToken?: string, extraHeaders: Record<string, string> = {}): Promise<T> {
     const token = asToken ?? (await this.token()).token;
     const response = await fetch(url, {
       method,
@@ -284,6 +296,7 @@ export class OpenStackAdmin {
         "x-auth-token": token,
         accept: "application/json",
         ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...extraHeaders,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(30_000),

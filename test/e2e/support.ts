@@ -39,6 +39,9 @@ export interface StoreJson {
     addDeleteEnabled?: boolean;
     rendered?: boolean;
     imageVolumes?: number;
+    renderedVolumeTypes?: { name: string; id?: string }[];
+    projectId?: string;
+    credentialsRefusal?: { secretName: string; secretUID: string; secretResourceVersion: string; refusedAt: string; retryAt: string };
     observedGeneration?: number;
     conditions?: Condition[];
   };
