@@ -145,6 +145,41 @@ test.serial("a leader that releases on shutdown is replaced almost at once", asy
   t.is(timeline.maxAtOnce, 1);
 });
 
+test.serial("on shutdown the Lease is renewed while the work drains, for longer than a lease, and released only once it is done", async (t) => {
+  const timeline = new Timeline();
+  let finishWork: (() => void) | undefined;
+  let lostAborted = false;
+  let workStopped = 0;
+  const a = candidate("drain", "replica-a", timeline, {
+    onStartedLeading: (signal, lost) => {
+      timeline.start("replica-a");
+      lost.addEventListener("abort", () => (lostAborted = true), { once: true });
+      // In-flight work that takes longer than a whole lease after leading was given up.
+      return new Promise<void>((resolve) => {
+        signal.addEventListener("abort", () => (finishWork = () => ((workStopped = Date.now()), resolve())), { once: true });
+      });
+    },
+  });
+  await until("a to lead", () => (a.elector.isLeader() ? true : undefined));
+  const b = candidate("drain", "replica-b", timeline);
+  await until("b to see a", () => (b.elector.status().leader === "replica-a" ? true : undefined));
+  a.controller.abort();
+  await until("the work to be told to stop", () => finishWork);
+  const renewedBefore = new Date((await readLease("drain")).spec!.renewTime!).getTime();
+  await until("renewals while draining, over more than a lease duration", async () => {
+    const renewed = new Date((await readLease("drain")).spec!.renewTime!).getTime();
+    return renewed - renewedBefore > TIMING.leaseDurationMs ? true : undefined;
+  });
+  t.false(b.elector.isLeader(), "no standby leads while the old leader's work still runs");
+  t.is((await readLease("drain")).spec!.holderIdentity, "replica-a");
+  t.false(lostAborted, "the Lease was not lost: the work may still write");
+  finishWork!();
+  await a.done;
+  await until("b to take over", () => (b.elector.isLeader() ? true : undefined), 10_000);
+  t.true(timeline.started.get("replica-b")! >= workStopped, "b started after a's work had stopped");
+  t.true(lostAborted, "told at the end");
+});
+
 test.serial("someone else writing the Lease (a conflict) ends the leadership at once", async (t) => {
   const timeline = new Timeline();
   const a = candidate("conflict", "replica-a", timeline);
