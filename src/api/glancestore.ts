@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { celString, celStringList, withCelRules, type CelRule, type CelTransitionRule } from "./cel.js";
+import { URL_USER_INFO, URL_USER_INFO_TEXT } from "./url-parts.js";
 import { RESERVED_GROUP_NAMES, RESERVED_GROUP_PREFIXES, RESERVED_STORE_ID_PREFIX, STORE_ID_PATTERN, STORE_ID_PATTERN_TEXT, storeIdProblem } from "./store-id.js";
 
 /**
@@ -196,7 +197,8 @@ const GlanceStoreSpecObject = z.strictObject({
     .optional()
     .describe(
       "cinder_endpoint_template: a Cinder URL to use instead of the catalog, e.g. http://cinder.example.com:8776/v3/%(tenant)s (Python %-substitution of the request context). " +
-        "Like catalogInfo, glance_store uses it only to update legacy image locations when service credentials are set (always, with this API).",
+        "Like catalogInfo, glance_store uses it only to update legacy image locations when service credentials are set (always, with this API). " +
+        "No user information (user:password@) and no fragment: the URL is written into the ConfigMap.",
     ),
   regionName: text(255).optional().describe("cinder_os_region_name: the Keystone region whose Cinder endpoint is used."),
   caCertificatesFile: absolutePath()
@@ -251,6 +253,22 @@ const GlanceStoreSpecObject = z.strictObject({
 type SpecOutput = z.output<typeof GlanceStoreSpecObject>;
 
 const specRules: CelRule<SpecOutput>[] = [
+  // The endpoint template is written into the ConfigMap: a password in it would be published. Rules on spec rather
+  // than a tighter pattern or rules on the string, so that the apiserver says why and does not echo the value.
+  {
+    rule: `!has(self.endpointTemplate) || !self.endpointTemplate.matches(${celString(URL_USER_INFO_TEXT)})`,
+    message:
+      "endpointTemplate must not hold user information (user:password@ before the host): the URL is written into the ConfigMap and glance_store logs it when it connects to Cinder, and Cinder is reached with a Keystone token, never a password in the URL",
+    fieldPath: ".endpointTemplate",
+    holds: (spec) => spec.endpointTemplate === undefined || !URL_USER_INFO.test(spec.endpointTemplate),
+  },
+  {
+    rule: "!has(self.endpointTemplate) || !self.endpointTemplate.contains('#')",
+    message:
+      "endpointTemplate must not have a fragment (#...): cinderclient appends its request paths to this URL, which would land inside the fragment, and the URL is written into the ConfigMap and logged by glance_store",
+    fieldPath: ".endpointTemplate",
+    holds: (spec) => spec.endpointTemplate === undefined || !spec.endpointTemplate.includes("#"),
+  },
   {
     rule: "!(has(self.enforceMultipath) && self.enforceMultipath) || (has(self.useMultipath) && self.useMultipath)",
     message: "enforceMultipath requires useMultipath: true",
