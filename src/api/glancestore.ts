@@ -69,6 +69,19 @@ export const MODELLED_OPTION_NAMES = [
   "weight",
 ] as const;
 
+/**
+ * Older names under which glance_store still reads a modelled option
+ * (oslo.config `deprecated_name` / `deprecated_opts`), with the field to set
+ * instead: every such name of every modelled option in glance_store 4.1.0
+ * (Debian 12) and upstream up to 5.4, where only `cinder_os_region_name`
+ * has one (docs/foundations.md section 3). In extraOptions an alias would
+ * change, behind the typed field the operator checks, what glance_store runs
+ * with (test/render/option-aliases.test.ts shows it with the real oslo.config).
+ */
+export const MODELLED_OPTION_ALIASES: Readonly<Record<string, { readonly option: (typeof MODELLED_OPTION_NAMES)[number]; readonly field: string }>> = {
+  os_region_name: { option: "cinder_os_region_name", field: "spec.regionName" },
+};
+
 /** Option names that look like they hold a secret; secrets live in the credentials Secret only. */
 export const SECRET_LOOKING_OPTION = /(password|passwd|secret|token|credential|private|(^|_)key($|_))/;
 const SECRET_LOOKING_OPTION_TEXT = "(password|passwd|secret|token|credential|private|(^|_)key($|_))";
@@ -138,7 +151,7 @@ const ExtraOptionsSchema = withCelRules(
     .meta({ maxProperties: EXTRA_OPTIONS_MAX })
     .describe(
       "Further options of the store's section, for glance_store options this API does not model yet (name -> value). " +
-        "Refused: options modelled by a field (set the field) and names that look like secrets (password, secret, token, credential, key): secrets belong in the credentials Secret.",
+        "Refused: options modelled by a field, under their name or an older one glance_store still reads (set the field), and names that look like secrets (password, secret, token, credential, key): secrets belong in the credentials Secret.",
     ),
   [
     {
@@ -150,6 +163,13 @@ const ExtraOptionsSchema = withCelRules(
       rule: `self.all(k, !(k in ${celStringList(MODELLED_OPTION_NAMES)}))`,
       message: "a key is an option this API models as a field or fills from the credentials Secret: set that field instead (kubectl explain glancestore.spec)",
       holds: (options) => Object.keys(options).every((key) => !(MODELLED_OPTION_NAMES as readonly string[]).includes(key)),
+    },
+    {
+      rule: `self.all(k, !(k in ${celStringList(Object.keys(MODELLED_OPTION_ALIASES))}))`,
+      message: `a key is an older name of an option this API models, which glance_store reads as that option: ${Object.entries(MODELLED_OPTION_ALIASES)
+        .map(([alias, { option, field }]) => `${alias} is ${option}, set ${field} instead`)
+        .join("; ")}`,
+      holds: (options) => Object.keys(options).every((key) => !Object.hasOwn(MODELLED_OPTION_ALIASES, key)),
     },
     {
       rule: `self.all(k, !k.matches(${celString(SECRET_LOOKING_OPTION_TEXT)}))`,

@@ -1,5 +1,5 @@
 import type { ResolvedCredentials } from "../api/credentials.js";
-import { MODELLED_OPTION_NAMES, OPTION_NAME_PATTERN, SECRET_LOOKING_OPTION, type GlanceStoreSpec } from "../api/glancestore.js";
+import { MODELLED_OPTION_ALIASES, MODELLED_OPTION_NAMES, OPTION_NAME_PATTERN, SECRET_LOOKING_OPTION, type GlanceStoreSpec } from "../api/glancestore.js";
 import { ambiguousStoreIdPrefixes, storeIdProblem } from "../api/store-id.js";
 import { describeUnrepresentable, encodeOsloBoolean, encodeOsloInteger, encodeOsloString, unrepresentableReason } from "./oslo-value.js";
 import { groupBy } from "../util/group-by.js";
@@ -232,7 +232,7 @@ function storeOptions(store: StoreToRender): { options: RenderedOption[]; errors
   string("cinder_mount_point_base", "spec.mountPointBase", spec.mountPointBase);
   boolean("cinder_do_extend_attached", "spec.doExtendAttached", spec.doExtendAttached);
 
-  const modelled: ReadonlySet<string> = new Set(MODELLED_OPTION_NAMES);
+  const modelled: ReadonlySet<string> = new Set([...MODELLED_OPTION_NAMES, ...Object.keys(MODELLED_OPTION_ALIASES)]);
   for (const name of Object.keys(spec.extraOptions ?? {}).sort(compare)) {
     const field = `spec.extraOptions.${name}`;
     // The zod schema refuses these too; checked again because this file must never carry a secret or a broken line.
