@@ -202,7 +202,7 @@ function isApplicationCredential(auth: Record<string, string | undefined>): bool
   return APPLICATION_CREDENTIAL_KEYS.some((key) => auth[key] !== undefined);
 }
 
-// Line breaks cannot be written into a Glance config file (FACTS.md section 2),
+// Line breaks cannot be written into a Glance config file (docs/foundations.md section 2),
 // and a trailing one is the usual trace of `echo pass > file` before
 // `kubectl create secret --from-file`: say so here rather than at render time.
 const CONTROL_CHARACTER = /[\x00-\x08\x0A-\x1F\x7F]/;

@@ -313,7 +313,7 @@ export const GlanceStoreSpecSchema = withCelRules(GlanceStoreSpecObject, specRul
 const CONDITION_TYPE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
 const CONDITION_REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
 
-/** The condition types the controller maintains (DESIGN.md). */
+/** The condition types the controller maintains (docs/controller.md, Conditions). */
 export const GLANCE_STORE_CONDITION_TYPES = ["CredentialsValid", "VolumeTypeAvailable", "Rendered", "Ready"] as const;
 
 /** metav1.Condition. */

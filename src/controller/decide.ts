@@ -11,7 +11,7 @@ import { FORCE_DELETE_ANNOTATION } from "./naming.js";
  * was observed of one target (its GlanceStores, their Secrets, what
  * Keystone and Cinder said, what Glance runs now), which stores Glance
  * should run, with which options, and what each store's status says.
- * The six rules of DESIGN.md live here, and only here.
+ * Rules 1 to 6 of docs/foundations.md (section 7) live here, and only here.
  */
 
 

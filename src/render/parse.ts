@@ -5,7 +5,7 @@ import { GlanceStoreSpecSchema, type GlanceStoreSpec } from "../api/glancestore.
 /**
  * Reads back what renderStoresConfig wrote: the stores a target's ConfigMap
  * and Secret carry right now. The controller needs this memory to keep a
- * rendered store exactly as it was (DESIGN.md rule 2) when its Secret or
+ * rendered store exactly as it was (rule 2, docs/foundations.md) when its Secret or
  * Keystone is broken, across operator restarts, with nothing but the
  * cluster's own objects to remember it by.
  *
