@@ -51,7 +51,7 @@ export interface RenderedConfig {
 
 export type RenderResult = { readonly ok: true; readonly config: RenderedConfig } | { readonly ok: false; readonly errors: readonly RenderError[] };
 
-/** Both files, named as they are mounted into /etc/glance/glance-api.conf.d/. */
+/** Both files, named as they are mounted into GLANCE_CONF_DIR (/etc/glance/glance.conf.d/, src/render/glance-paths.ts). */
 export function renderedFiles(config: RenderedConfig): readonly { readonly name: string; readonly content: string; readonly secret: boolean }[] {
   return [
     { name: STORES_CONF_FILE, content: config.storesConf, secret: false },
