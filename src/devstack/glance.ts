@@ -113,7 +113,10 @@ export async function startGlanceApi(environment: GlanceEnvironment, options: St
   const name = options.name ?? `glance-api-${instanceCounter}`;
   const server = options.server ?? "eventlet";
   const mountPath = options.mountPath;
-  if (mountPath !== undefined && !mountPath.startsWith(`${GLANCE_ETC}/`)) throw new Error(`mountPath must be a folder under ${GLANCE_ETC}/: ${mountPath}`);
+  const insideEtc = mountPath === undefined ? undefined : relative(GLANCE_ETC, mountPath);
+  if (insideEtc !== undefined && (!mountPath?.startsWith("/") || insideEtc === "" || insideEtc.startsWith(".."))) {
+    throw new Error(`mountPath must be a folder under ${GLANCE_ETC}/: ${mountPath}`);
+  }
   if (server === "wsgi" && mountPath === undefined) throw new Error("the WSGI glance-api takes no --config-dir: give a mountPath (GLANCE_CONF_DIR is the documented one)");
   const workers = options.workers ?? (mountPath === undefined ? 1 : 2);
   const directory = join(environment.directory, name);
@@ -158,7 +161,7 @@ export async function startGlanceApi(environment: GlanceEnvironment, options: St
     const etc = join(directory, "etc-glance");
     await cp(GLANCE_ETC, etc, { recursive: true });
     await writeFile(join(etc, "glance-api.conf"), baseConfig);
-    await mkdir(join(etc, relative(GLANCE_ETC, mountPath)), { recursive: true });
+    await mkdir(join(etc, insideEtc ?? ""), { recursive: true });
     const mounts = [
       { source: etc, target: GLANCE_ETC },
       { source: options.configDir, target: mountPath, readOnly: true },
