@@ -23,9 +23,8 @@ const LIST_ALIASES = String.raw`
 import json
 from glance_store import driver
 from glance_store._drivers import cinder
-# glance_store < 4.2 has the driver in cinder.py; newer releases in cinder/store.py.
-store_class = getattr(cinder, 'Store', None) or cinder.store.Store
-options = list(store_class.OPTIONS) + list(getattr(driver.Store, 'MULTI_BACKEND_OPTIONS', None) or [])
+# glance_store < 4.3.0 has the driver in cinder.py; newer releases in cinder/store.py, which cinder/__init__.py re-exports.
+options = list(cinder.Store.OPTIONS) + list(getattr(driver.Store, 'MULTI_BACKEND_OPTIONS', None) or [])
 out = []
 for opt in options:
     for old in opt.deprecated_opts:
