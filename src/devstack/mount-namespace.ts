@@ -12,8 +12,10 @@
  * its process group, and stopping that group stops it and what it forked.
  * When the last process of the namespace exits, its mounts go with it.
  *
- * Needs root (CAP_SYS_ADMIN), as the local stack has when it installs its
- * packages.
+ * Mounts need CAP_SYS_ADMIN: as root it is there; otherwise the server also
+ * gets a user namespace of its own in which the caller is root
+ * (`--user --map-root-user`), where the kernel allows unprivileged user
+ * namespaces (Debian 12 does).
  */
 export interface BindMount {
   /** A folder of this machine. */
@@ -34,14 +36,21 @@ const SCRIPT = [
   'exec "$@"',
 ].join("\n");
 
-/** The argv prefix that runs `command ...args` with `mounts` made first, in order. */
-export function inPrivateMounts(mounts: readonly BindMount[], command: string, args: readonly string[]): { command: string; args: string[] } {
+/** The argv that runs `command ...args` with `mounts` made first, in order. */
+export function inPrivateMounts(
+  mounts: readonly BindMount[],
+  command: string,
+  args: readonly string[],
+  options: { readonly asRoot?: boolean } = {},
+): { command: string; args: string[] } {
+  const asRoot = options.asRoot ?? process.getuid?.() === 0;
   for (const mount of mounts) {
     if (!mount.source.startsWith("/") || !mount.target.startsWith("/")) throw new Error(`bind mounts take absolute paths: ${mount.source} -> ${mount.target}`);
   }
   return {
     command: "/usr/bin/unshare",
     args: [
+      ...(asRoot ? [] : ["--user", "--map-root-user"]),
       "--mount",
       "--propagation",
       "private",
