@@ -15,7 +15,7 @@
  * Mounts need CAP_SYS_ADMIN: as root it is there; otherwise the server also
  * gets a user namespace of its own in which the caller is root
  * (`--user --map-root-user`), where the kernel allows unprivileged user
- * namespaces (Debian 12 does).
+ * namespaces (the development machine's does).
  */
 export interface BindMount {
   /** A folder of this machine. */
