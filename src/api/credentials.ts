@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { URL_USER_INFO } from "./url-parts.js";
 
 /**
  * OpenStack credentials after they have been read from a store's Secret:
@@ -201,7 +202,7 @@ function isApplicationCredential(auth: Record<string, string | undefined>): bool
   return APPLICATION_CREDENTIAL_KEYS.some((key) => auth[key] !== undefined);
 }
 
-// Line breaks cannot be written into a Glance config file (FACTS.md section 2),
+// Line breaks cannot be written into a Glance config file (docs/foundations.md section 2),
 // and a trailing one is the usual trace of `echo pass > file` before
 // `kubectl create secret --from-file`: say so here rather than at render time.
 const CONTROL_CHARACTER = /[\x00-\x08\x0A-\x1F\x7F]/;
@@ -224,6 +225,11 @@ function authIssues(auth: Record<string, string | undefined>, secretName: string
     } else if (!/\S/.test(value) && !SECRET_VALUE_KEYS.has(key)) {
       issues.push({ key: issueKey, message: `${secretName} ${label} is only whitespace` });
     }
+  }
+  const authUrl = auth[K.authUrl];
+  if (authUrl !== undefined && authUrl !== "" && !CONTROL_CHARACTER.test(authUrl)) {
+    const { key: issueKey, label } = where(K.authUrl);
+    for (const why of authUrlLeaks(authUrl)) issues.push({ key: issueKey, message: `${secretName} ${label} ${why}` });
   }
   const has = (key: string): boolean => auth[key] !== undefined;
   const need = (key: string, why: string): void => {
@@ -248,6 +254,29 @@ function authIssues(auth: Record<string, string | undefined>, secretName: string
     }
   }
   return issues;
+}
+
+/**
+ * What an auth URL must not carry. It is rendered into the ConfigMap as
+ * cinder_store_auth_address, which anyone who can read ConfigMaps sees, so
+ * user information (`https://user:pass@host/v3`) would publish a password.
+ * glance_store (through keystoneauth) and the operator append
+ * `/auth/tokens` to it, which lands inside a query or a fragment: such a
+ * URL cannot work, and a query may hold a token. Each reason names the
+ * part, never the value.
+ */
+export function authUrlLeaks(url: string): string[] {
+  const reasons: string[] = [];
+  if (URL_USER_INFO.test(url)) {
+    reasons.push("holds user information (user:password@ before the host), which would be written into the ConfigMap: put the user and the password in their own keys");
+  }
+  if (url.includes("?")) {
+    reasons.push("has a query (?...): /auth/tokens is appended to this URL, which a query breaks, and the URL is written into the ConfigMap; use the bare Keystone v3 URL");
+  }
+  if (url.includes("#")) {
+    reasons.push("has a fragment (#...): /auth/tokens is appended to this URL, which a fragment breaks, and the URL is written into the ConfigMap; use the bare Keystone v3 URL");
+  }
+  return reasons;
 }
 
 const CLOUDS_AUTH_KEYS: Readonly<Record<string, string>> = {

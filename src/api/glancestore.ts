@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { celString, celStringList, withCelRules, type CelRule, type CelTransitionRule } from "./cel.js";
+import { URL_USER_INFO, URL_USER_INFO_TEXT } from "./url-parts.js";
 import { RESERVED_GROUP_NAMES, RESERVED_GROUP_PREFIXES, RESERVED_STORE_ID_PREFIX, STORE_ID_PATTERN, STORE_ID_PATTERN_TEXT, storeIdProblem } from "./store-id.js";
 
 /**
@@ -67,6 +68,19 @@ export const MODELLED_OPTION_NAMES = [
   "store_description",
   "weight",
 ] as const;
+
+/**
+ * Older names under which glance_store still reads a modelled option
+ * (oslo.config `deprecated_name` / `deprecated_opts`), with the field to set
+ * instead: every such name of every modelled option in glance_store 4.1.0
+ * (Debian 12) and upstream up to 5.4, where only `cinder_os_region_name`
+ * has one (docs/foundations.md section 3). In extraOptions an alias would
+ * change, behind the typed field the operator checks, what glance_store runs
+ * with (test/render/option-aliases.test.ts shows it with the real oslo.config).
+ */
+export const MODELLED_OPTION_ALIASES: Readonly<Record<string, { readonly option: (typeof MODELLED_OPTION_NAMES)[number]; readonly field: string }>> = {
+  os_region_name: { option: "cinder_os_region_name", field: "spec.regionName" },
+};
 
 /** Option names that look like they hold a secret; secrets live in the credentials Secret only. */
 export const SECRET_LOOKING_OPTION = /(password|passwd|secret|token|credential|private|(^|_)key($|_))/;
@@ -137,7 +151,7 @@ const ExtraOptionsSchema = withCelRules(
     .meta({ maxProperties: EXTRA_OPTIONS_MAX })
     .describe(
       "Further options of the store's section, for glance_store options this API does not model yet (name -> value). " +
-        "Refused: options modelled by a field (set the field) and names that look like secrets (password, secret, token, credential, key): secrets belong in the credentials Secret.",
+        "Refused: options modelled by a field, under their name or an older one glance_store still reads (set the field), and names that look like secrets (password, secret, token, credential, key): secrets belong in the credentials Secret.",
     ),
   [
     {
@@ -149,6 +163,13 @@ const ExtraOptionsSchema = withCelRules(
       rule: `self.all(k, !(k in ${celStringList(MODELLED_OPTION_NAMES)}))`,
       message: "a key is an option this API models as a field or fills from the credentials Secret: set that field instead (kubectl explain glancestore.spec)",
       holds: (options) => Object.keys(options).every((key) => !(MODELLED_OPTION_NAMES as readonly string[]).includes(key)),
+    },
+    {
+      rule: `self.all(k, !(k in ${celStringList(Object.keys(MODELLED_OPTION_ALIASES))}))`,
+      message: `a key is an older name of an option this API models, which glance_store reads as that option: ${Object.entries(MODELLED_OPTION_ALIASES)
+        .map(([alias, { option, field }]) => `${alias} is ${option}, set ${field} instead`)
+        .join("; ")}`,
+      holds: (options) => Object.keys(options).every((key) => !Object.hasOwn(MODELLED_OPTION_ALIASES, key)),
     },
     {
       rule: `self.all(k, !k.matches(${celString(SECRET_LOOKING_OPTION_TEXT)}))`,
@@ -196,7 +217,8 @@ const GlanceStoreSpecObject = z.strictObject({
     .optional()
     .describe(
       "cinder_endpoint_template: a Cinder URL to use instead of the catalog, e.g. http://cinder.example.com:8776/v3/%(tenant)s (Python %-substitution of the request context). " +
-        "Like catalogInfo, glance_store uses it only to update legacy image locations when service credentials are set (always, with this API).",
+        "Like catalogInfo, glance_store uses it only to update legacy image locations when service credentials are set (always, with this API). " +
+        "No user information (user:password@) and no fragment: the URL is written into the ConfigMap.",
     ),
   regionName: text(255).optional().describe("cinder_os_region_name: the Keystone region whose Cinder endpoint is used."),
   caCertificatesFile: absolutePath()
@@ -251,6 +273,22 @@ const GlanceStoreSpecObject = z.strictObject({
 type SpecOutput = z.output<typeof GlanceStoreSpecObject>;
 
 const specRules: CelRule<SpecOutput>[] = [
+  // The endpoint template is written into the ConfigMap: a password in it would be published. Rules on spec rather
+  // than a tighter pattern or rules on the string, so that the apiserver says why and does not echo the value.
+  {
+    rule: `!has(self.endpointTemplate) || !self.endpointTemplate.matches(${celString(URL_USER_INFO_TEXT)})`,
+    message:
+      "endpointTemplate must not hold user information (user:password@ before the host): the URL is written into the ConfigMap and glance_store logs it when it connects to Cinder, and Cinder is reached with a Keystone token, never a password in the URL",
+    fieldPath: ".endpointTemplate",
+    holds: (spec) => spec.endpointTemplate === undefined || !URL_USER_INFO.test(spec.endpointTemplate),
+  },
+  {
+    rule: "!has(self.endpointTemplate) || !self.endpointTemplate.contains('#')",
+    message:
+      "endpointTemplate must not have a fragment (#...): cinderclient appends its request paths to this URL, which would land inside the fragment, and the URL is written into the ConfigMap and logged by glance_store",
+    fieldPath: ".endpointTemplate",
+    holds: (spec) => spec.endpointTemplate === undefined || !spec.endpointTemplate.includes("#"),
+  },
   {
     rule: "!(has(self.enforceMultipath) && self.enforceMultipath) || (has(self.useMultipath) && self.useMultipath)",
     message: "enforceMultipath requires useMultipath: true",
@@ -275,7 +313,7 @@ export const GlanceStoreSpecSchema = withCelRules(GlanceStoreSpecObject, specRul
 const CONDITION_TYPE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
 const CONDITION_REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
 
-/** The condition types the controller maintains (DESIGN.md). */
+/** The condition types the controller maintains (docs/controller.md, Conditions). */
 export const GLANCE_STORE_CONDITION_TYPES = ["CredentialsValid", "VolumeTypeAvailable", "Rendered", "Ready"] as const;
 
 /** metav1.Condition. */

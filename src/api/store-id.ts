@@ -2,7 +2,7 @@
  * What a Glance store identifier may be. The id is at once a key of
  * `[DEFAULT] enabled_backends`, the name of a config section, and the host
  * part of `cinder://<id>/<volume>` location URLs, so it inherits the rules
- * of all three (FACTS.md sections 1 and 2).
+ * of all three (docs/foundations.md sections 1 and 2).
  */
 
 export const STORE_ID_MAX_LENGTH = 63;

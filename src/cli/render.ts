@@ -2,6 +2,7 @@ import { chmod, mkdir, readdir, readFile, rename, stat, writeFile } from "node:f
 import { extname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { parseAllDocuments } from "yaml";
+import { GLANCE_CONF_DIR } from "../render/glance-paths.js";
 import { planOfflineRender, type ManifestDocument, type OfflineTarget } from "../render/manifests.js";
 import { renderedFiles } from "../render/render.js";
 
@@ -9,7 +10,9 @@ export const RENDER_USAGE = `Usage: glance-store-operator render -f PATH [-f PAT
 
 Renders the Glance config files the operator would write, from GlanceStore
 and Secret manifests, without a cluster. Nothing is written unless every
-input is valid.
+input is valid. In a cluster, glance-api reads these files from
+${GLANCE_CONF_DIR}, where its Deployment mounts the operator's ConfigMap
+and Secret (every glance program reads that folder, eventlet and WSGI alike).
 
   -f, --filename PATH   a YAML or JSON file (several documents allowed, kind List
                         too), a folder of them (*.yaml, *.yml, *.json), or - for stdin

@@ -12,8 +12,8 @@ import { sameVolumeType, type VolumeTypeRef } from "./volume-type-pin.js";
  * was observed of one target (its GlanceStores, their Secrets, what
  * Keystone and Cinder said, what Glance runs now and what the stores'
  * statuses remember), which stores Glance should run, with which options,
- * and what each store's status says. The rules of docs/controller.md live
- * here and in the modules it calls, and only there.
+ * and what each store's status says. The rules of docs/foundations.md
+ * (section 7) live here and in the modules it calls, and only there.
  */
 
 /** When Keystone refused a credential set and when the operator sends it again (ISO 8601). */

@@ -4,7 +4,7 @@
  */
 import { GLANCE_STORE_GROUP } from "../api/glancestore.js";
 
-/** Holds a GlanceStore until Glance no longer runs it and no image volume is left (DESIGN.md rule 4). */
+/** Holds a GlanceStore until Glance no longer runs it and no image volume is left (rule 4 in docs/foundations.md). */
 export const FINALIZER = `${GLANCE_STORE_GROUP}/image-volumes`;
 
 /** On a GlanceStore: "true" removes it from Glance even while image volumes remain. */

@@ -1,9 +1,11 @@
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { copyFile, cp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
 import { keystoneAuthtokenSection } from "./keystone.js";
+import { inPrivateMounts } from "./mount-namespace.js";
 import { issueToken, type PasswordCredentials } from "./openstack-admin.js";
 import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
 import { SYSTEM_PATH } from "./system-packages.js";
+import { startUwsgi } from "./uwsgi.js";
 import { waitFor } from "./wait.js";
 
 export interface GlanceStoreInfo {
@@ -16,7 +18,11 @@ export interface GlanceStoreInfo {
 
 export interface GlanceApi {
   readonly url: string;
+  readonly server: GlanceServer;
+  /** The server itself (glance-api, or the uWSGI master): the leader of its process group. */
   readonly process: ManagedProcess;
+  /** GET with an admin token; any status. */
+  get(path: string): Promise<{ status: number; body: string }>;
   /** GET /v2/info/stores */
   stores(): Promise<GlanceStoreInfo[]>;
   /** GET /v2/info/stores/detail (admin): adds type and properties such as volume_type. */
@@ -30,6 +36,7 @@ export class GlanceStartError extends Error {
   constructor(
     message: string,
     readonly exitCode: number | null,
+    /** Its whole log. */
     readonly log: string,
   ) {
     super(message);
@@ -50,50 +57,135 @@ export interface GlanceEnvironment {
 
 let instanceCounter = 0;
 
+/** How glance-api serves HTTP: the `glance-api` program (eventlet), or `glance-wsgi-api` as a WSGI app under uWSGI. */
+export type GlanceServer = "eventlet" | "wsgi";
+
+export interface StartGlanceOptions {
+  /** The operator's rendered files (the ConfigMap and Secret keys), as a folder of this machine. */
+  readonly configDir: string;
+  /** Default "eventlet". */
+  readonly server?: GlanceServer;
+  /**
+   * Where glance-api finds `configDir`.
+   *
+   * Unset: passed as `--config-dir` (eventlet only), with one worker: how
+   * the older tests start it.
+   *
+   * A path under /etc/glance: glance-api runs in a private mount namespace
+   * (src/devstack/mount-namespace.ts) in which a prepared /etc/glance (the
+   * machine's, with this stack's glance-api.conf) is mounted over
+   * /etc/glance and `configDir` over this path, read-only, and it gets no
+   * `--config-dir`: as in a pod that mounts the ConfigMap and Secret there.
+   * GLANCE_CONF_DIR (src/render/glance-paths.ts) is where the docs say to
+   * mount them. The WSGI server always needs one.
+   */
+  readonly mountPath?: string;
+  /** eventlet workers or uWSGI processes. Default 1 with --config-dir, else 2: several, as production runs it. */
+  readonly workers?: number;
+  readonly name?: string;
+  readonly timeoutMs?: number;
+}
+
+/** glance-api's folder inside its mount namespace: glance-wsgi-api reads glance-api.conf and the paste file from there by default. */
+const GLANCE_ETC = "/etc/glance";
+
 /**
- * Starts a real glance-api with the stack's base configuration plus
- * `configDir` (the operator's rendered files, as they would be mounted in
- * /etc/glance/glance-api.conf.d/). Resolves once it serves HTTP; rejects with
- * GlanceStartError, carrying its log, when it exits instead.
+ * uWSGI settings for glance-wsgi-api beyond startUwsgi's own (master,
+ * need-app, die-on-term, threads, buffer-size), taken from Debian's
+ * /etc/glance/glance-api-uwsgi.ini: one app per worker, loaded after the
+ * fork, and native threads for Glance's task pool. That file's
+ * http-auto-chunked, http-chunked-input, http-raw-body and
+ * wsgi-manage-chunked-input are left out: Debian 12's uWSGI 2.0.21 with
+ * the python3 plugin does not know them (its command line refuses them, an
+ * ini file ignores them). examples/glance-api-wsgi.yaml passes the same
+ * settings; test/examples/examples.test.ts holds the two together.
  */
-export async function startGlanceApi(environment: GlanceEnvironment, options: { configDir: string; name?: string; timeoutMs?: number }): Promise<GlanceApi> {
+export const GLANCE_UWSGI_SETTINGS: readonly string[] = ["lazy-apps = true", "enable-threads = true", "thunder-lock = true", "no-orphans = true", "exit-on-reload = true"];
+
+/**
+ * Starts a real glance-api with the stack's base configuration plus the
+ * rendered files of `configDir`, found the way `options.mountPath` says.
+ * Resolves once it serves HTTP; rejects with GlanceStartError, carrying its
+ * log, when it exits instead.
+ */
+export async function startGlanceApi(environment: GlanceEnvironment, options: StartGlanceOptions): Promise<GlanceApi> {
   instanceCounter += 1;
   const name = options.name ?? `glance-api-${instanceCounter}`;
+  const server = options.server ?? "eventlet";
+  const mountPath = options.mountPath;
+  const insideEtc = mountPath === undefined ? undefined : relative(GLANCE_ETC, mountPath);
+  if (insideEtc !== undefined && (!mountPath?.startsWith("/") || insideEtc === "" || insideEtc.startsWith(".."))) {
+    throw new Error(`mountPath must be a folder under ${GLANCE_ETC}/: ${mountPath}`);
+  }
+  if (server === "wsgi" && mountPath === undefined) throw new Error("the WSGI glance-api takes no --config-dir: give a mountPath (GLANCE_CONF_DIR is the documented one)");
+  const workers = options.workers ?? (mountPath === undefined ? 1 : 2);
   const directory = join(environment.directory, name);
   await Promise.all(["staging", "tasks", "lock"].map((sub) => mkdir(join(directory, sub), { recursive: true })));
   const port = await environment.allocatePort();
-  const configFile = join(directory, "glance-api.conf");
-  // glance-api looks for its paste file next to the first config file.
-  await copyFile("/etc/glance/glance-api-paste.ini", join(directory, "glance-api-paste.ini"));
-  await writeFile(
-    configFile,
-    [
-      "[DEFAULT]",
-      "bind_host = 127.0.0.1",
-      `bind_port = ${port}`,
-      "workers = 1",
-      "use_stderr = true",
-      "[database]",
-      `connection = ${environment.databaseUrl}`,
-      ...keystoneAuthtokenSection(environment.keystoneUrl, environment.serviceUser),
-      "[paste_deploy]",
-      "flavor = keystone",
-      "[os_glance_staging_store]",
-      `filesystem_store_datadir = ${join(directory, "staging")}`,
-      "[os_glance_tasks_store]",
-      `filesystem_store_datadir = ${join(directory, "tasks")}`,
-      "[oslo_concurrency]",
-      `lock_path = ${join(directory, "lock")}`,
-      "",
-    ].join("\n"),
-  );
-  const glance = environment.supervisor.start({
-    name,
-    command: "/usr/bin/glance-api",
-    args: ["--config-file", configFile, "--config-dir", options.configDir],
-    env: { PATH: SYSTEM_PATH, LANG: "C.UTF-8", HOME: directory },
-    cwd: directory,
-  });
+  const baseConfig = [
+    "[DEFAULT]",
+    "bind_host = 127.0.0.1",
+    `bind_port = ${port}`,
+    `workers = ${workers}`,
+    "use_stderr = true",
+    "[database]",
+    `connection = ${environment.databaseUrl}`,
+    ...keystoneAuthtokenSection(environment.keystoneUrl, environment.serviceUser),
+    "[paste_deploy]",
+    "flavor = keystone",
+    "[os_glance_staging_store]",
+    `filesystem_store_datadir = ${join(directory, "staging")}`,
+    "[os_glance_tasks_store]",
+    `filesystem_store_datadir = ${join(directory, "tasks")}`,
+    "[oslo_concurrency]",
+    `lock_path = ${join(directory, "lock")}`,
+    "",
+  ].join("\n");
+  const env = { PATH: SYSTEM_PATH, LANG: "C.UTF-8", HOME: directory };
+
+  let glance: ManagedProcess;
+  if (mountPath === undefined) {
+    const configFile = join(directory, "glance-api.conf");
+    // glance-api looks for its paste file next to the first config file.
+    await copyFile("/etc/glance/glance-api-paste.ini", join(directory, "glance-api-paste.ini"));
+    await writeFile(configFile, baseConfig);
+    glance = environment.supervisor.start({
+      name,
+      command: "/usr/bin/glance-api",
+      args: ["--config-file", configFile, "--config-dir", options.configDir],
+      env,
+      cwd: directory,
+    });
+  } else {
+    // What the container image would hold in /etc/glance: Debian's files (paste file, policies, import config) and the main config.
+    const etc = join(directory, "etc-glance");
+    await cp(GLANCE_ETC, etc, { recursive: true });
+    await writeFile(join(etc, "glance-api.conf"), baseConfig);
+    await mkdir(join(etc, insideEtc ?? ""), { recursive: true });
+    const mounts = [
+      { source: etc, target: GLANCE_ETC },
+      { source: options.configDir, target: mountPath, readOnly: true },
+    ];
+    glance =
+      server === "eventlet"
+        ? environment.supervisor.start({
+            name,
+            ...inPrivateMounts(mounts, "/usr/bin/glance-api", ["--config-file", join(GLANCE_ETC, "glance-api.conf")]),
+            env,
+            cwd: directory,
+          })
+        : await startUwsgi(environment.supervisor, {
+            name,
+            directory,
+            port,
+            wsgiFile: "/usr/bin/glance-wsgi-api",
+            processes: workers,
+            settings: GLANCE_UWSGI_SETTINGS,
+            // glance-wsgi-api reads glance-api.conf and the paste file from OS_GLANCE_CONFIG_DIR, /etc/glance by default.
+            env: { OS_GLANCE_CONFIG_DIR: GLANCE_ETC },
+            launch: (command, args) => inPrivateMounts(mounts, command, args),
+          });
+  }
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor(
@@ -110,24 +202,31 @@ export async function startGlanceApi(environment: GlanceEnvironment, options: { 
     );
   } catch (error) {
     const info = glance.exitInfo();
-    const log = await glance.logTail(60);
     await glance.stop();
+    // The whole log: uWSGI's workers print their own tracebacks and crashes after the one that says why.
+    const log = await readFile(glance.logFile, "utf8").catch(() => "");
+    const tail = log.split("\n").slice(-60).join("\n");
     throw new GlanceStartError(
-      info ? `glance-api exited with code ${info.code} instead of starting; last lines of its log:\n${log}` : `${(error as Error).message}\n${log}`,
+      info ? `glance-api exited with code ${info.code} instead of starting; last lines of its log:\n${tail}` : `${(error as Error).message}\n${tail}`,
       info?.code ?? null,
       log,
     );
   }
-  const readStores = async (path: string): Promise<GlanceStoreInfo[]> => {
+  const get = async (path: string): Promise<{ status: number; body: string }> => {
     const { token } = await issueToken(environment.adminCredentials);
     const response = await fetch(`${url}${path}`, { headers: { "x-auth-token": token }, signal: AbortSignal.timeout(30_000) });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`GET ${url}${path} answered ${response.status}: ${text.slice(0, 300)}`);
-    return (JSON.parse(text) as { stores: GlanceStoreInfo[] }).stores;
+    return { status: response.status, body: await response.text() };
+  };
+  const readStores = async (path: string): Promise<GlanceStoreInfo[]> => {
+    const { status, body } = await get(path);
+    if (status < 200 || status > 299) throw new Error(`GET ${url}${path} answered ${status}: ${body.slice(0, 300)}`);
+    return (JSON.parse(body) as { stores: GlanceStoreInfo[] }).stores;
   };
   return {
     url,
+    server,
     process: glance,
+    get,
     stores: () => readStores("/v2/info/stores"),
     storesDetail: () => readStores("/v2/info/stores/detail"),
     stop: async () => {

@@ -2,7 +2,7 @@ import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { startCinderApi, type CinderLayout } from "./cinder.js";
 import { runCommand } from "./command.js";
-import { startGlanceApi, type GlanceApi } from "./glance.js";
+import { startGlanceApi, type GlanceApi, type StartGlanceOptions } from "./glance.js";
 import { startKeystone, type KeystoneLayout } from "./keystone.js";
 import { OpenStackAdmin, type PasswordCredentials } from "./openstack-admin.js";
 import { CINDER_URL_PLACEHOLDER, DEV_PASSWORDS, ensureOpenStackSeed, KEYSTONE_URL_PLACEHOLDER } from "./openstack-seed.js";
@@ -35,8 +35,12 @@ export interface OpenStackServices {
   readonly glanceCredentials: PasswordCredentials;
   readonly serviceProjectId: string;
   readonly admin: OpenStackAdmin;
-  /** Starts a real glance-api with `configDir` as its --config-dir. */
-  startGlance(options: { configDir: string; name?: string; timeoutMs?: number }): Promise<GlanceApi>;
+  /**
+   * Starts a real glance-api with the rendered files of `configDir`: as its
+   * --config-dir, or, with `mountPath`, mounted there in a mount namespace
+   * of its own, eventlet or WSGI (see StartGlanceOptions).
+   */
+  startGlance(options: StartGlanceOptions): Promise<GlanceApi>;
   /**
    * Removes a volume record for good. Only cinder-api runs here, so a DELETE
    * through the API would wait forever for a volume service: the test side

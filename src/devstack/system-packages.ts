@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { runCommand } from "./command.js";
 import { withLockUnlessDone } from "./locks.js";
 
-/** Debian packages the OpenStack half of the local stack runs from (FACTS.md section 5). */
+/** Debian packages the OpenStack half of the local stack runs from (docs/foundations.md section 5). */
 export const OPENSTACK_PACKAGES = [
   "keystone",
   "cinder-api",

@@ -11,6 +11,12 @@ export interface UwsgiApp {
   /** sys.argv[1:] for the application (Cinder reads --config-file from it). */
   readonly pythonArgs?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Worker processes; default 1. */
+  readonly processes?: number;
+  /** Further `key = value` lines for the [uwsgi] section. */
+  readonly settings?: readonly string[];
+  /** Runs uwsgi through another program, e.g. inPrivateMounts (src/devstack/mount-namespace.ts). */
+  readonly launch?: (command: string, args: readonly string[]) => { command: string; args: string[] };
 }
 
 /**
@@ -26,7 +32,7 @@ export async function startUwsgi(supervisor: ProcessSupervisor, app: UwsgiApp): 
     `http11-socket = 127.0.0.1:${app.port}`,
     `wsgi-file = ${app.wsgiFile}`,
     "master = true",
-    "processes = 1",
+    `processes = ${app.processes ?? 1}`,
     "threads = 4",
     "need-app = true",
     "die-on-term = true",
@@ -35,13 +41,15 @@ export async function startUwsgi(supervisor: ProcessSupervisor, app: UwsgiApp): 
     "log-date = true",
     ...(app.pythonArgs ? [`pyargv = ${app.pythonArgs.join(" ")}`] : []),
     ...Object.entries(app.env ?? {}).map(([key, value]) => `env = ${key}=${value}`),
+    ...(app.settings ?? []),
     "",
   ];
   await writeFile(iniFile, lines.join("\n"));
+  const command = "/usr/bin/uwsgi-core";
+  const args = ["--ini", iniFile];
   return supervisor.start({
     name: app.name,
-    command: "/usr/bin/uwsgi-core",
-    args: ["--ini", iniFile],
+    ...(app.launch ? app.launch(command, args) : { command, args }),
     env: { PATH: SYSTEM_PATH, LANG: "C.UTF-8", HOME: app.directory },
   });
 }

@@ -49,7 +49,7 @@ export type StoreCheckResult =
   | {
       readonly ok: false;
       readonly error: OpenStackError;
-      /** Whether Keystone accepted the credentials (DESIGN.md rule 1 needs exactly this). */
+      /** Whether Keystone accepted the credentials (rule 1 in docs/foundations.md needs exactly this). */
       readonly authenticated: boolean;
       readonly endpoint?: string;
     };

@@ -32,7 +32,7 @@ export function volumeHasType(volume: CinderVolume, type: VolumeTypeRef): boolea
   return type.id !== undefined && volume.volume_type_id === type.id;
 }
 
-/** The image volumes of one type: what still holds images of a store (rule 4 in docs/controller.md). */
+/** The image volumes of one type: what still holds images of a store (rule 4 in docs/foundations.md). */
 export function imageVolumesOfType(volumes: readonly CinderVolume[], type: VolumeTypeRef): ImageVolume[] {
   return imageVolumesOfTypes(volumes, [type]);
 }

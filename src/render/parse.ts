@@ -7,7 +7,7 @@ import { isCaFileName } from "./render.js";
 /**
  * Reads back what renderStoresConfig wrote: the stores a target's ConfigMap
  * and Secret carry right now. The controller needs this memory to keep a
- * rendered store exactly as it was (rule 2 in docs/controller.md) when its
+ * rendered store exactly as it was (rule 2, docs/foundations.md) when its
  * Secret or Keystone is broken, across operator restarts, with nothing but
  * the cluster's own objects to remember it by. It reads the format of every
  * release (credentials once sat in the stores file) by merging both files.

@@ -1,5 +1,5 @@
 import type { ResolvedCredentials } from "../api/credentials.js";
-import { MODELLED_OPTION_NAMES, OPTION_NAME_PATTERN, SECRET_LOOKING_OPTION, type GlanceStoreSpec } from "../api/glancestore.js";
+import { MODELLED_OPTION_ALIASES, MODELLED_OPTION_NAMES, OPTION_NAME_PATTERN, SECRET_LOOKING_OPTION, type GlanceStoreSpec } from "../api/glancestore.js";
 import { ambiguousStoreIdPrefixes, storeIdProblem } from "../api/store-id.js";
 import { createHash } from "node:crypto";
 import { GLANCE_CONF_DIR } from "./glance-paths.js";
@@ -73,7 +73,7 @@ export interface RenderedConfig {
 
 export type RenderResult = { readonly ok: true; readonly config: RenderedConfig } | { readonly ok: false; readonly errors: readonly RenderError[] };
 
-/** Every file, named as it is mounted into glance-api's config directory (GLANCE_CONF_DIR); `secret` ones come from the Secret. */
+/** Every file, named as it is mounted into GLANCE_CONF_DIR (/etc/glance/glance.conf.d/, src/render/glance-paths.ts); `secret` ones come from the Secret. */
 export function renderedFiles(config: RenderedConfig): readonly { readonly name: string; readonly content: string; readonly secret: boolean }[] {
   return [
     { name: STORES_CONF_FILE, content: config.storesConf, secret: false },
@@ -294,7 +294,7 @@ function storeOptions(store: StoreToRender): { options: RenderedOption[]; errors
   string("cinder_mount_point_base", "spec.mountPointBase", spec.mountPointBase);
   boolean("cinder_do_extend_attached", "spec.doExtendAttached", spec.doExtendAttached);
 
-  const modelled: ReadonlySet<string> = new Set(MODELLED_OPTION_NAMES);
+  const modelled: ReadonlySet<string> = new Set([...MODELLED_OPTION_NAMES, ...Object.keys(MODELLED_OPTION_ALIASES)]);
   for (const name of Object.keys(spec.extraOptions ?? {}).sort(compare)) {
     const field = `spec.extraOptions.${name}`;
     // The zod schema refuses these too; checked again because this file must never carry a secret or a broken line.

@@ -80,6 +80,8 @@ export const VALID_CASES: readonly ValidCase[] = [
   { name: "useMultipath alone", object: glanceStore("multipath", { useMultipath: true }) },
   { name: "32 extra options", object: glanceStore("extras", { extraOptions: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`option_${i}`, `value ${i}`])) }) },
   { name: "an id with a digit first and underscores", object: glanceStore("ids", { storeId: "1st_store" }) },
+  { name: "endpointTemplate with an @ in its path and a query", object: glanceStore("endpoint-at", { endpointTemplate: "https://cinder.example.com/v3/%(tenant)s/x@y?z=1" }) },
+  { name: "an extra option whose name only ends like an alias", object: glanceStore("alias-like", { extraOptions: { glance_os_region_name: "x" } }) },
 ];
 
 export const INVALID_CASES: readonly InvalidCase[] = [
@@ -138,6 +140,11 @@ export const INVALID_CASES: readonly InvalidCase[] = [
   { name: "33 extra options", object: glanceStore("bad-53", { extraOptions: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`option_${i}`, "v"])) }), field: "spec.extraOptions" },
   { name: "an unknown spec field (a typo)", object: glanceStore("bad-54", { volumeTyp: "fast" }), field: "spec.volumeTyp" },
   { name: "no spec at all", object: { apiVersion: GLANCE_STORE_API_VERSION, kind: GLANCE_STORE_KIND, metadata: { name: "bad-55" } }, field: "spec" },
+  { name: "endpointTemplate with user and password", object: glanceStore("bad-56", { endpointTemplate: "https://cinder:hunter2@cinder.example.com:8776/v3/%(tenant)s" }), field: "spec.endpointTemplate" },
+  { name: "endpointTemplate with a user only", object: glanceStore("bad-57", { endpointTemplate: "http://hunter2@cinder.example.com/v3/%(tenant)s" }), field: "spec.endpointTemplate" },
+  { name: "endpointTemplate with a fragment", object: glanceStore("bad-58", { endpointTemplate: "https://cinder.example.com/v3/%(tenant)s#hunter2" }), field: "spec.endpointTemplate" },
+  { name: "extraOptions setting os_region_name, the older name of cinder_os_region_name", object: glanceStore("bad-59", { extraOptions: { os_region_name: "RegionTwo" } }), field: "spec.extraOptions" },
+  { name: "extraOptions setting os_region_name next to regionName", object: glanceStore("bad-60", { regionName: "RegionOne", extraOptions: { os_region_name: "RegionTwo" } }), field: "spec.extraOptions" },
 ];
 
 export const INVALID_UPDATE_CASES: readonly InvalidUpdateCase[] = [

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md's rules under real faults: Cinder stopped, Secrets rotated,
+ * The rules of docs/foundations.md (section 7) under real faults: Cinder stopped, Secrets rotated,
  * broken and deleted, hand edits, deletion while image volumes remain.
  * Each test has a target of its own.
  */

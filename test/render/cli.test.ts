@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readWithOslo } from "./oslo-reader.js";
+import { GLANCE_CONF_DIR } from "../../src/render/glance-paths.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const MAIN = join(ROOT, "dist/src/cli/main.js");
@@ -138,6 +139,8 @@ test("usage errors exit 2 and explain; a YAML error names file, document and lin
   const help = await render(["--help"]);
   t.is(help.code, 0);
   t.regex(help.stdout, /DIR\/<namespace>\/<target>\//);
+  t.true(help.stdout.includes(GLANCE_CONF_DIR));
+  t.false(help.stdout.includes("glance-api.conf.d"));
 
   const broken = join(scratch, "broken.yaml");
   await writeFile(broken, "apiVersion: v1\nkind: Secret\nstringData: {password: [hunter2\n");

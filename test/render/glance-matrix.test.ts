@@ -1,17 +1,20 @@
 /**
- * Rendered configs mounted as the config dir of a REAL glance-api, one at a
- * time: 1, 2 and 5 stores, the default in every position, descriptions,
- * volume types and passwords full of what oslo.config treats specially.
- * glance-api starting proves that Keystone accepted the rendered password
- * of the first store (it exits with 401 otherwise, FACTS.md section 1);
- * /v2/info/stores/detail must then report exactly the rendered stores.
+ * Rendered configs mounted where the docs say, GLANCE_CONF_DIR, into a REAL
+ * glance-api, one at a time, the eventlet server and the WSGI app under
+ * uWSGI in turn: 1, 2 and 5 stores, the default in every position,
+ * descriptions, volume types and passwords full of what oslo.config treats
+ * specially. glance-api starting proves that Keystone accepted the rendered
+ * password of the first store (it exits with 401 otherwise,
+ * docs/foundations.md section 1); /v2/info/stores/detail must then report
+ * exactly the rendered stores.
  */
 import test from "ava";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GlanceStoreSpecSchema } from "../../src/api/glancestore.js";
-import { GlanceStartError } from "../../src/devstack/glance.js";
+import { GlanceStartError, type GlanceServer } from "../../src/devstack/glance.js";
 import { issueToken } from "../../src/devstack/openstack-admin.js";
+import { GLANCE_CONF_DIR } from "../../src/render/glance-paths.js";
 import { useStack } from "../support/stack.js";
 import { CREDENTIALS_CONF_FILE, renderStoresConfig, STORES_CONF_FILE, type StoreToRender } from "../../src/render/render.js";
 
@@ -81,8 +84,9 @@ test.serial.before("the volume types exist in Cinder", async () => {
   for (const shape of STORE_SHAPES) if (shape.volumeType !== undefined) await openstack().admin.createVolumeType(shape.volumeType);
 });
 
-for (const row of ROWS) {
-  test.serial(`glance-api starts with ${row.stores} store(s), default at position ${row.defaultAt}, and reports exactly them (password ${JSON.stringify(row.password)})`, async (t) => {
+for (const [index, row] of ROWS.entries()) {
+  const server: GlanceServer = index % 2 === 0 ? "eventlet" : "wsgi";
+  test.serial(`${server} glance-api starts with ${row.stores} store(s), default at position ${row.defaultAt}, and reports exactly them (password ${JSON.stringify(row.password)})`, async (t) => {
     const username = await keystoneUserWithPassword(row.password);
     const stores = storesFor(row, username);
     // Handed over in reverse: the renderer's order must not depend on the caller's.
@@ -90,7 +94,7 @@ for (const row of ROWS) {
     if (!rendered.ok) throw new Error(JSON.stringify(rendered.errors));
     const configDir = await writeConfigDir(`row-${rowCounter}`, { [STORES_CONF_FILE]: rendered.config.storesConf, [CREDENTIALS_CONF_FILE]: rendered.config.credentialsConf });
 
-    const glance = await openstack().startGlance({ configDir, name: `glance-matrix-${rowCounter}` });
+    const glance = await openstack().startGlance({ configDir, server, mountPath: GLANCE_CONF_DIR, name: `glance-matrix-${rowCounter}` });
     try {
       const detail = await glance.storesDetail();
       t.deepEqual(
@@ -112,6 +116,6 @@ test.serial("control: the same password written without the renderer's escaping 
   const naive = rendered.config.credentialsConf.replace('"pa$$$$word"', () => "pa$$word");
   t.not(naive, rendered.config.credentialsConf);
   const configDir = await writeConfigDir("naive", { [STORES_CONF_FILE]: rendered.config.storesConf, [CREDENTIALS_CONF_FILE]: naive });
-  const error = await t.throwsAsync(openstack().startGlance({ configDir, name: "glance-matrix-naive" }), { instanceOf: GlanceStartError });
+  const error = await t.throwsAsync(openstack().startGlance({ configDir, mountPath: GLANCE_CONF_DIR, name: "glance-matrix-naive" }), { instanceOf: GlanceStartError });
   t.regex(error.log, /401/);
 });

@@ -100,7 +100,7 @@ test("the oslo model used by the fast property tests agrees with oslo.config", a
 
 test("what the renderer refuses or avoids really breaks oslo.config", async (t) => {
   const base = "[DEFAULT]\nenabled_backends = m:cinder\n[glance_store]\ndefault_backend = m\n[m]\n";
-  // FACTS.md's "$ is written $$" after a backslash: oslo.config tries to interpolate an option y.
+  // "$ is written $$" does not hold after a backslash (docs/foundations.md section 2): oslo.config tries to interpolate an option y.
   const dollar = await configDir({ "a.conf": `${base}store_description = "x\\$$y"\n` });
   await t.throwsAsync(readWithOslo(dollar), { instanceOf: OsloReadError, message: /NoSuchOptError/ });
   // A carriage return ends the line: the rest is a line without "=".

@@ -84,7 +84,7 @@ const DEFAULT_BACKOFF: InformerBackoff = { initialMs: 800, maxMs: 30_000, resetA
  * `ListWatch` (which lists, watches, re-lists on 410 and diffs a re-list into
  * add/update/delete) and making it survive what `ListWatch` does not:
  *
- * - `ListWatch` stops for good on any error but 410 (FACTS.md section 6).
+ * - `ListWatch` stops for good on any error but 410 (docs/foundations.md section 6).
  *   Here every error restarts it after an exponential backoff. A restart is
  *   a new epoch: a fresh `ListWatch` that lists again (so changes made while
  *   nothing was watching are seen) and whose result is diffed against this
