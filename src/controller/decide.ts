@@ -442,6 +442,7 @@ function toStoreToRender(v: Verdict, namespace: string, defaultWinner: ObservedS
       },
       credentials: previous.credentials,
       source,
+      asRunning: true,
     };
   }
   return undefined;

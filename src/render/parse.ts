@@ -22,6 +22,8 @@ export interface RenderedStore {
   readonly isDefault: boolean;
   readonly spec: Omit<GlanceStoreSpec, "credentialsSecretRef" | "target">;
   readonly credentials: ResolvedCredentials;
+  /** Fields an earlier release rendered that today's rules refuse for new input: kept as they are while Glance runs the store. */
+  readonly refusedToday?: readonly string[];
 }
 
 /** A store that enabled_backends names but whose sections cannot be read back whole. */
@@ -212,13 +214,33 @@ function readStore(id: string, options: Map<string, string>, isDefault: boolean,
   }
   // Validated as a spec would be, so a hand edit that broke a value is refused here, not rendered again.
   const parsed = GlanceStoreSpecSchema.safeParse({ ...spec, credentialsSecretRef: { name: "rendered" } });
-  if (!parsed.success) {
-    const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join(".")))].join(", ");
-    throw new Error(`store ${JSON.stringify(id)} has rendered options that are not valid (${fields})`);
+  if (parsed.success) {
+    const { credentialsSecretRef: _ref, target: _target, ...options_ } = parsed.data;
+    return { storeId: id, isDefault, spec: options_, credentials: credentials.data };
   }
-  const { credentialsSecretRef: _ref, target: _target, ...options_ } = parsed.data;
-  return { storeId: id, isDefault, spec: options_, credentials: credentials.data };
+  // Rules added for new input since the store was rendered (an older option name in extraOptions, user
+  // information in endpointTemplate) must not make the operator forget a store Glance runs: it is kept as it was.
+  const paths = parsed.error.issues.map((issue) => String(issue.path[0] ?? ""));
+  if (paths.every((field) => (NEWER_RULES as readonly string[]).includes(field))) {
+    const { extraOptions, endpointTemplate, ...checked } = spec;
+    const rest = GlanceStoreSpecSchema.safeParse({ ...checked, credentialsSecretRef: { name: "rendered" } });
+    if (rest.success) {
+      const { credentialsSecretRef: _ref, target: _target, ...options_ } = rest.data;
+      return {
+        storeId: id,
+        isDefault,
+        spec: { ...options_, ...(extraOptions === undefined ? {} : { extraOptions: extraOptions as Record<string, string> }), ...(endpointTemplate === undefined ? {} : { endpointTemplate: endpointTemplate as string }) },
+        credentials: credentials.data,
+        refusedToday: [...new Set(paths)],
+      };
+    }
+  }
+  const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join(".")))].join(", ");
+  throw new Error(`store ${JSON.stringify(id)} has rendered options that are not valid (${fields})`);
 }
+
+/** Fields whose admission rules are stricter than those of earlier releases. */
+const NEWER_RULES = ["extraOptions", "endpointTemplate"] as const;
 
 function integer(id: string, name: string, value: string): number {
   if (!/^-?\d+$/.test(value)) throw new Error(`store ${JSON.stringify(id)}: ${name} is not an integer`);

@@ -36,6 +36,12 @@ export interface StoreToRender {
   readonly credentials: ResolvedCredentials;
   /** Names the object in messages and in a comment above its section, e.g. `GlanceStore openstack/fast`. */
   readonly source?: string;
+  /**
+   * The store is written again exactly as Glance runs it (rule 2): an option
+   * an earlier release accepted (an older name of a modelled option) is kept
+   * rather than refused. Secret-looking and malformed names are refused still.
+   */
+  readonly asRunning?: boolean;
 }
 
 export type RenderErrorCode =
@@ -294,7 +300,7 @@ function storeOptions(store: StoreToRender): { options: RenderedOption[]; errors
   string("cinder_mount_point_base", "spec.mountPointBase", spec.mountPointBase);
   boolean("cinder_do_extend_attached", "spec.doExtendAttached", spec.doExtendAttached);
 
-  const modelled: ReadonlySet<string> = new Set([...MODELLED_OPTION_NAMES, ...Object.keys(MODELLED_OPTION_ALIASES)]);
+  const modelled: ReadonlySet<string> = new Set([...MODELLED_OPTION_NAMES, ...(store.asRunning === true ? [] : Object.keys(MODELLED_OPTION_ALIASES))]);
   for (const name of Object.keys(spec.extraOptions ?? {}).sort(compare)) {
     const field = `spec.extraOptions.${name}`;
     // The zod schema refuses these too; checked again because this file must never carry a secret or a broken line.

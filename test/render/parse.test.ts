@@ -132,3 +132,22 @@ test("a parse error never quotes a password", (t) => {
   t.is(result.unreadable.length, 1);
   t.false(JSON.stringify(result.unreadable).includes("hunter2-secret"));
 });
+
+test("an option an earlier release rendered and today's rules refuse (os_region_name) is read back and written again as it was", (t) => {
+  const legacy =
+    '[DEFAULT]\nenabled_backends = a:cinder\n[glance_store]\ndefault_backend = a\n[a]\ncinder_volume_type = "t"\nos_region_name = "RegionOne"\n';
+  const credentials =
+    '[a]\ncinder_store_auth_address = "http://k/v3"\ncinder_store_user_name = "u"\ncinder_store_user_domain_name = "Default"\ncinder_store_project_name = "p"\ncinder_store_project_domain_name = "Default"\ncinder_store_password = "pw"\n';
+  const parsed = parseRenderedConfig(legacy, credentials);
+  if (!parsed.ok) return t.fail(parsed.message);
+  t.deepEqual(parsed.unreadable, []);
+  const store = parsed.stores[0];
+  t.deepEqual(store?.refusedToday, ["extraOptions"]);
+  t.deepEqual(store?.spec.extraOptions, { os_region_name: "RegionOne" });
+  const again = renderStoresConfig([
+    { storeId: "a", spec: { ...store!.spec, credentialsSecretRef: { name: "x" }, target: "glance-api" }, credentials: store!.credentials, asRunning: true },
+  ]);
+  t.true(again.ok && again.config.storesConf.includes('os_region_name = "RegionOne"'));
+  const fresh = renderStoresConfig([{ storeId: "a", spec: { ...store!.spec, credentialsSecretRef: { name: "x" }, target: "glance-api" }, credentials: store!.credentials }]);
+  t.false(fresh.ok, "a new rendering of it is refused");
+});
