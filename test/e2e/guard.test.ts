@@ -7,9 +7,15 @@
  */
 import test from "ava";
 import { randomUUID } from "node:crypto";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { ClientNodeKubeWriter, FencedKubeWriter, NotLeadingError } from "../../src/controller/kube-writer.js";
 import { FINALIZER } from "../../src/controller/naming.js";
+import { createCertificateAuthority, issueCertificate } from "../../src/devstack/certs.js";
+import { startFaultProxy } from "../../src/devstack/fault-proxy.js";
+import { GlanceStartError } from "../../src/devstack/glance.js";
 import { waitFor } from "../../src/devstack/wait.js";
+import { GLANCE_CONF_DIR } from "../../src/render/glance-paths.js";
 import { apiStatusOf } from "../../src/runtime/kube-request-options.js";
 import { condition, E2E, isReady, NAMESPACE, unique, type OperatorProcess, type StoreJson } from "./support.js";
 
@@ -231,3 +237,63 @@ test.serial("releasing the finalizer never drops a finalizer another controller 
   t.not(after.code, 0, "nothing reached the apiserver");
   await e2e.kube.kubectl(["patch", "glancestore", "-n", NAMESPACE, name, "--type=merge", "-p", JSON.stringify({ metadata: { finalizers: null } })]);
 });
+
+test.serial("the CA the operator checks Keystone with is the one Glance gets: rendered from the Secret's caCert, a real glance-api trusts it at the mounted path", async (t) => {
+  const target = "tls";
+  const certDir = await mkdtemp(join(e2e.stack.directory, "tls-"));
+  const ca = await createCertificateAuthority(certDir, "gso-e2e-ca");
+  const serving = await issueCertificate(certDir, ca, { name: "keystone", commonName: "127.0.0.1", usage: "server", ipAddresses: ["127.0.0.1"] });
+  const keystoneTls = await startFaultProxy({ listenPort: await e2e.stack.ports.allocate(), targetPort: e2e.openstack.keystone.port, tls: serving });
+  try {
+    const type = await e2e.openstack.admin.createVolumeType(unique("tls"));
+    await e2e.apply({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "glance-cinder-tls", namespace: NAMESPACE },
+      stringData: { ...secretData(e2e.openstack.glanceCredentials), authUrl: `${keystoneTls.url}/v3`, caCert: ca.certPem },
+    });
+    await e2e.apply(e2e.store("tls", { target, volumeType: type.name, default: true, credentialsSecretRef: { name: "glance-cinder-tls" } }));
+    await e2e.waitForStore("tls", "Ready through TLS", isReady);
+    const files = (await e2e.renderedFiles(target))!;
+    const caPath = /cinder_ca_certificates_file = "([^"]+)"/.exec(files.credentialsConf)?.[1];
+    t.truthy(caPath);
+    t.true(caPath!.startsWith(`${GLANCE_CONF_DIR}/glance-api-stores-ca-`), caPath);
+    t.regex(files.credentialsConf, /cinder_store_auth_address = "https:/);
+
+    const configDir = await e2e.configDir(target);
+    t.is(await readFile(join(configDir, caPath!.slice(GLANCE_CONF_DIR.length + 1)), "utf8"), ca.certPem, "the Secret carries the CA as a file");
+    const before = keystoneTls.stats().connections;
+    const glance = await e2e.openstack.startGlance({ configDir, mountPath: GLANCE_CONF_DIR, server: "eventlet" });
+    try {
+      t.deepEqual((await glance.stores()).map((s) => s.id), ["tls"]);
+      t.true(keystoneTls.stats().connections > before, "glance_store reached Keystone through TLS");
+      t.is(keystoneTls.stats().tlsFailures, 0);
+    } finally {
+      await glance.stop();
+    }
+
+    // Control: the same files with another CA in the bundle's place, and glance_store refuses Keystone's certificate.
+    const other = await createCertificateAuthority(await mkdtemp(join(e2e.stack.directory, "tls-other-")), "unrelated-ca");
+    await writeFile(join(configDir, caPath!.slice(GLANCE_CONF_DIR.length + 1)), other.certPem);
+    const failuresBefore = keystoneTls.stats().tlsFailures;
+    const refused = await e2e.openstack
+      .startGlance({ configDir, mountPath: GLANCE_CONF_DIR, server: "eventlet", timeoutMs: 60_000 })
+      .then(async (started) => {
+        await started.stop();
+        return undefined;
+      })
+      .catch((error: unknown) => error);
+    t.true(refused instanceof GlanceStartError, "glance-api does not start when the bundle at that path does not sign Keystone's certificate");
+    if (refused instanceof GlanceStartError) {
+      t.is(refused.exitCode, 99);
+      t.regex(refused.log, /CERTIFICATE_VERIFY_FAILED/);
+    }
+    t.true(keystoneTls.stats().tlsFailures > failuresBefore);
+  } finally {
+    await keystoneTls.close();
+  }
+});
+
+function secretData(credentials: { authUrl: string; username: string; password: string; projectName: string }): Record<string, string> {
+  return { authUrl: credentials.authUrl, username: credentials.username, password: credentials.password, projectName: credentials.projectName };
+}

@@ -201,12 +201,14 @@ export class E2E {
     }
   }
 
+  /** Every key of the target's ConfigMap and Secret as a file, as the kubelet mounts a projected volume of both. */
   async configDir(target = "glance-api"): Promise<string> {
-    const files = await this.renderedFiles(target);
-    if (files === undefined) throw new Error(`target ${target} has no rendered files`);
+    const configMap = await this.#core.readNamespacedConfigMap({ namespace: NAMESPACE, name: `${target}-stores` });
+    const secret = await this.#core.readNamespacedSecret({ namespace: NAMESPACE, name: `${target}-stores-credentials` });
+    if (configMap.data?.[STORES_CONF_FILE] === undefined || secret.data?.[CREDENTIALS_CONF_FILE] === undefined) throw new Error(`target ${target} has no rendered files`);
     const dir = await mkdtemp(join(this.stack.directory, "glance-conf-d-"));
-    await writeFile(join(dir, STORES_CONF_FILE), files.storesConf);
-    await writeFile(join(dir, CREDENTIALS_CONF_FILE), files.credentialsConf);
+    for (const [name, content] of Object.entries(configMap.data ?? {})) await writeFile(join(dir, name), content);
+    for (const [name, encoded] of Object.entries(secret.data ?? {})) await writeFile(join(dir, name), Buffer.from(encoded, "base64"));
     return dir;
   }
 
