@@ -115,7 +115,7 @@ test.serial("deleting the default store: it says to mark another one, the other 
   t.regex(files.storesConf, /enabled_backends = b:cinder\n/);
   t.regex(files.storesConf, /default_backend = b\n/);
   await e2e.waitForStore("dm-b", "Ready as the default", isReady);
-  const glance = await e2e.openstack.startGlance({ configDir: await e2e.configDir(target) });
+  const glance = await e2e.startGlance(target, "wsgi");
   t.deepEqual((await glance.stores()).map((s) => [s.id, s.default ?? "false"]), [["b", "true"]]);
   await glance.stop();
 });

@@ -34,7 +34,7 @@ test.serial("killed with SIGKILL in the middle of a run and restarted, the opera
   const files = await e2e.renderedFiles(target);
   t.regex(files!.storesConf, /enabled_backends = s0:cinder, s1:cinder, s2:cinder, s3:cinder, s4:cinder, s5:cinder/);
   for (const name of names) t.true((await e2e.getStore(name))!.metadata.finalizers?.includes("glance.stores.dev/image-volumes"));
-  const glance = await e2e.openstack.startGlance({ configDir: await e2e.configDir(target) });
+  const glance = await e2e.startGlance(target, "eventlet");
   t.is((await glance.stores()).length, 6);
   await glance.stop();
   await second.process.stop();

@@ -48,7 +48,7 @@ test.serial("Cinder stopped: rendered stores stay rendered, byte for byte, and t
   t.deepEqual(await e2e.renderedFiles(target), before);
   // Seen here: glance-api itself cannot start while Cinder is unreachable (it looks its volume types up and exits 99),
   // so the proof that nothing was lost is that it starts from the kept files once Cinder is back.
-  const glance = await e2e.openstack.startGlance({ configDir: await e2e.configDir(target) });
+  const glance = await e2e.startGlance(target, "eventlet");
   t.deepEqual((await glance.stores()).map((s) => s.id), ["a", "b"]);
   await glance.stop();
   const events = await eventsOf("out-a");

@@ -37,7 +37,7 @@ test.serial("two stores become Ready, and a real glance-api started from the ren
   t.false(files!.storesConf.includes(e2e.openstack.glanceCredentials.password), "no password in the ConfigMap");
   t.true(files!.credentialsConf.includes(e2e.openstack.glanceCredentials.password));
 
-  const glance = await e2e.openstack.startGlance({ configDir: await e2e.configDir() });
+  const glance = await e2e.startGlance("glance-api", "wsgi");
   try {
     t.deepEqual(await glance.stores(), [{ id: "fast", description: "Fast $tier", default: "true" }, { id: "slow" }]);
     t.deepEqual(
@@ -104,7 +104,7 @@ test.serial("a new store with a wrong password is not rendered, and glance-api s
   const files = await e2e.renderedFiles(target);
   t.false(files!.storesConf.includes("[bad]"));
   t.false(files!.credentialsConf.includes("not-the-password"));
-  const glance = await e2e.openstack.startGlance({ configDir: await e2e.configDir(target) });
+  const glance = await e2e.startGlance(target, "eventlet");
   try {
     t.deepEqual((await glance.stores()).map((s) => s.id), ["good"]);
   } finally {

@@ -13,7 +13,9 @@ import type { KubeCluster } from "../../src/devstack/kube.js";
 import type { PasswordCredentials } from "../../src/devstack/openstack-admin.js";
 import type { ManagedProcess } from "../../src/devstack/processes.js";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
+import type { GlanceApi, GlanceServer } from "../../src/devstack/glance.js";
 import { waitFor } from "../../src/devstack/wait.js";
+import { GLANCE_CONF_DIR } from "../../src/render/glance-paths.js";
 import { CREDENTIALS_CONF_FILE, STORES_CONF_FILE } from "../../src/render/render.js";
 
 export const NAMESPACE = "openstack";
@@ -210,6 +212,14 @@ export class E2E {
     for (const [name, content] of Object.entries(configMap.data ?? {})) await writeFile(join(dir, name), content);
     for (const [name, encoded] of Object.entries(secret.data ?? {})) await writeFile(join(dir, name), Buffer.from(encoded, "base64"));
     return dir;
+  }
+
+  /**
+   * A real glance-api started from the target's files mounted where the docs
+   * say (GLANCE_CONF_DIR, no --config-dir), served the way `server` says.
+   */
+  async startGlance(target = "glance-api", server: GlanceServer = "eventlet"): Promise<GlanceApi> {
+    return this.openstack.startGlance({ configDir: await this.configDir(target), mountPath: GLANCE_CONF_DIR, server });
   }
 
   async stop(): Promise<void> {
