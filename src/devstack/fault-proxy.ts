@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { createServer as createHttpServer, STATUS_CODES } from "node:http";
 import { connect, createServer as createTcpServer, Socket, type Server } from "node:net";
 import { pipeline, Transform } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
@@ -21,7 +22,15 @@ export type FaultMode =
   /** Stop listening: connecting fails with ECONNREFUSED. */
   | { readonly kind: "refuse" }
   /** Accept, then reset the connection at once. */
-  | { readonly kind: "reset" };
+  | { readonly kind: "reset" }
+  /**
+   * Speak HTTP/1.1 to the client and answer every request with `status`
+   * (and `body`, JSON by default) without reaching the service, keeping the
+   * connection alive: a load balancer or a broken service that fails fast.
+   * Open connections are cut on entering and on leaving this mode, so no
+   * kept-alive client slips past it either way.
+   */
+  | { readonly kind: "status"; readonly status: number; readonly body?: string };
 
 export interface FaultProxyStats {
   /** Connections accepted (after the TLS handshake for the TLS variant). */
@@ -32,6 +41,8 @@ export interface FaultProxyStats {
   readonly bytesFromTarget: number;
   /** TLS handshakes that failed (the client refused the certificate, or spoke plain TCP). */
   readonly tlsFailures: number;
+  /** HTTP requests answered in `status` mode. */
+  readonly statusAnswers: number;
 }
 
 export interface FaultProxy {
@@ -64,7 +75,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let closed = false;
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  let stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0 };
+  let stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0, statusAnswers: 0 };
+
+  // Never listens: connections are handed to it in `status` mode, so Node's own HTTP parser frames the requests.
+  const statusServer = createHttpServer({ keepAlive: true }, (request, response) => {
+    request.resume();
+    request.once("end", () => {
+      const current = mode.kind === "status" ? mode : { status: 503, body: undefined };
+      const body = current.body ?? JSON.stringify({ error: { code: current.status, title: STATUS_CODES[current.status] ?? "Error", message: "injected by the fault proxy" } });
+      stats.statusAnswers++;
+      response.writeHead(current.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "keep-alive" });
+      response.end(body);
+    });
+  });
+  statusServer.keepAliveTimeout = 60_000;
 
   const later = (ms: number, action: () => void): void => {
     const timer = setTimeout(() => {
@@ -125,6 +149,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         return;
       case "refuse":
         client.destroy();
+        return;
+      case "status":
+        statusServer.emit("connection", client);
         return;
       case "pass":
         forward(client);
@@ -188,7 +215,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (closed) throw new Error("the fault proxy is closed");
       const previous = mode;
       mode = next;
-      if (next.kind === "drop" || next.kind === "reset" || next.kind === "refuse") closeConnections();
+      if (next.kind === "drop" || next.kind === "reset" || next.kind === "refuse" || next.kind === "status" || previous.kind === "status") closeConnections();
       if (next.kind === "refuse" && previous.kind !== "refuse") {
         // close() waits for open connections; they were cut just above.
         const stopping = stopListening();
@@ -200,7 +227,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     stats: () => ({ ...stats, active: sockets.size }),
     resetStats: () => {
-      stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0 };
+      stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0, statusAnswers: 0 };
     },
     closeConnections,
     async close(): Promise<void> {
