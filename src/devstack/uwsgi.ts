@@ -11,6 +11,8 @@ export interface UwsgiApp {
   /** sys.argv[1:] for the application (Cinder reads --config-file from it). */
   readonly pythonArgs?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Worker threads (default 16). */
+  readonly threads?: number;
 }
 
 /**
@@ -27,7 +29,11 @@ export async function startUwsgi(supervisor: ProcessSupervisor, app: UwsgiApp): 
     `wsgi-file = ${app.wsgiFile}`,
     "master = true",
     "processes = 1",
-    "threads = 4",
+    // With http11-socket a kept-alive client holds a thread until the socket
+    // times out (about 4 s idle): with 4 threads, an operator, a fault proxy,
+    // Cinder's and Glance's auth middleware and a test were enough to make
+    // new clients wait 4 s for a thread. Production runs many more workers.
+    `threads = ${app.threads ?? 16}`,
     "need-app = true",
     "die-on-term = true",
     "buffer-size = 65535",
