@@ -192,6 +192,12 @@ export class Reliability {
     return (this.#stores?.versions ?? []).filter((v: RecordedVersion) => v.name === name && v.at >= since && v.object !== undefined).map((v) => v.object as unknown as StoreJson);
   }
 
+  /** Distinct targets of the GlanceStores in the namespace: how many reconciles one re-check period costs. */
+  async targetCount(): Promise<number> {
+    const list = await this.raw.json<{ items: { spec?: { target?: string } }[] }>("GET", `/apis/glance.stores.dev/v1alpha1/namespaces/${NAMESPACE}/glancestores`);
+    return new Set(list.items.map((item) => item.spec?.target ?? "glance-api")).size;
+  }
+
   async storesCaughtUp(): Promise<void> {
     await this.#stores?.caughtUp();
   }
