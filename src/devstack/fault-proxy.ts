@@ -15,8 +15,13 @@ import type { CertificateFiles } from "./certs.js";
 export type FaultMode =
   /** Forward everything unchanged. */
   | { readonly kind: "pass" }
-  /** Wait `connectMs` before opening the upstream connection, and `chunkMs` before forwarding each chunk (both ways). */
-  | { readonly kind: "delay"; readonly connectMs?: number; readonly chunkMs?: number }
+  /**
+   * Wait `connectMs` before opening the upstream connection, and `chunkMs`
+   * before forwarding each chunk: both ways, or with `direction: "responses"`
+   * only from the service back (a service slow to answer; requests reach it
+   * at once, so it does not close the connection as idle meanwhile).
+   */
+  | { readonly kind: "delay"; readonly connectMs?: number; readonly chunkMs?: number; readonly direction?: "both" | "responses" }
   /** Accept connections and never answer (a hung server or a black hole after the handshake). */
   | { readonly kind: "drop" }
   /** Stop listening: connecting fails with ECONNREFUSED. */
@@ -105,13 +110,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     socket.on("error", () => {});
   };
 
-  const chunkDelay = (): number => (mode.kind === "delay" ? (mode.chunkMs ?? 0) : 0);
+  const chunkDelay = (toTarget: boolean): number =>
+    mode.kind === "delay" && !(toTarget && mode.direction === "responses") ? (mode.chunkMs ?? 0) : 0;
 
-  const delaying = (count: (bytes: number) => void): Transform =>
+  const delaying = (toTarget: boolean, count: (bytes: number) => void): Transform =>
     new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         count(chunk.length);
-        const ms = chunkDelay();
+        const ms = chunkDelay(toTarget);
         if (ms > 0) later(ms, () => callback(null, chunk));
         else callback(null, chunk);
       },
@@ -129,8 +135,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         client.destroy();
         upstream.destroy();
       };
-      pipeline(client, delaying((n) => (stats.bytesToTarget += n)), upstream, done);
-      pipeline(upstream, delaying((n) => (stats.bytesFromTarget += n)), client, done);
+      // Requests: piped, not pipelined, so that the service closing its end
+      // first (e.g. after an answer the proxy still holds back) does not
+      // destroy the client before that answer is delivered.
+      const requests = delaying(true, (n) => (stats.bytesToTarget += n));
+      requests.on("error", done);
+      client.pipe(requests).pipe(upstream);
+      client.once("close", () => upstream.destroy());
+      // Answers: when they end (the service closed, everything delivered) or fail, both sides go.
+      pipeline(upstream, delaying(false, (n) => (stats.bytesFromTarget += n)), client, done);
     });
   };
 

@@ -15,7 +15,7 @@ import test from "ava";
 import { issueToken } from "../../src/devstack/openstack-admin.js";
 import type { FaultProxy } from "../../src/devstack/fault-proxy.js";
 import { waitFor } from "../../src/devstack/wait.js";
-import { checkKeptLastGood, condition, Findings, readyLapses, reasonOf, Reliability, seconds, type StartedOperator } from "./support.js";
+import { condition, Findings, readyLapses, reasonOf, Reliability, seconds, type StartedOperator } from "./support.js";
 
 let reliability: Reliability;
 let operator: StartedOperator;
@@ -120,40 +120,17 @@ test.serial("lockout: a wrong password for a user other stores run with never lo
   f.assert();
 });
 
-/** Two stores of `target` Ready, authenticating with `secret`, and a recorder on their pair. */
-async function twoStores(target: string, secret: string) {
-  await reliability.e2e.apply(reliability.e2e.store(`${target}-a`, { target, storeId: "a", volumeType: await reliability.volumeType(`${target}-a`), default: true, credentialsSecretRef: { name: secret } }));
-  await reliability.e2e.apply(reliability.e2e.store(`${target}-b`, { target, storeId: "b", volumeType: await reliability.volumeType(`${target}-b`), credentialsSecretRef: { name: secret } }));
-  await reliability.waitReady(`${target}-a`);
-  await reliability.waitReady(`${target}-b`);
-  const recorder = await reliability.recordPairs(target);
-  return { recorder, before: await reliability.e2e.renderedFiles(target), names: [`${target}-a`, `${target}-b`] };
-}
-
-async function waitNotReady(f: Findings, names: readonly string[], timeoutMs: number, reasons?: readonly string[]): Promise<void> {
-  for (const name of names) {
-    const store = await reliability.e2e.waitForStore(name, "not Ready during the fault", (s) => condition(s, "Ready")?.status === "False", timeoutMs);
-    checkKeptLastGood(f, store, reasons);
-    f.check(condition(store, "CredentialsValid")?.status !== "False", `${name}: CredentialsValid is ${reasonOf(store, "CredentialsValid")}: an outage is not a refusal`);
-  }
-}
-
-async function recoverReady(f: Findings, names: readonly string[], faultEnded: number): Promise<void> {
-  for (const name of names) await reliability.waitReady(name, 60_000);
-  f.log(`Ready again ${seconds(faultEnded)} s after the fault ended`);
-}
-
 test.serial("Keystone stopped: rendered stores stay rendered byte for byte, turn Ready=False (KeptLastGood) and come back Ready", async (t) => {
   const f = new Findings(t);
   const target = "keystone-down";
-  const { recorder, before, names } = await twoStores(target, "glance-cinder");
+  const { recorder, before, names } = await reliability.twoReadyStores(target);
   const keystone = reliability.openstack.keystone;
   await f.step("Keystone stopped", async () => {
     const stoppedAt = Date.now();
     await keystone.stop();
     try {
       // Tokens last 20 s and are renewed 10 s before expiry: the operator needs Keystone within about 10 s.
-      await waitNotReady(f, names, 60_000, ["Unreachable", "Timeout"]);
+      await reliability.waitNotReady(f, names, 60_000, ["Unreachable", "Timeout"]);
       f.log(`not Ready ${seconds(stoppedAt)} s after Keystone stopped`);
       f.equal(await reliability.e2e.renderedFiles(target), before, "the rendered files while Keystone is down");
     } finally {
@@ -161,7 +138,7 @@ test.serial("Keystone stopped: rendered stores stay rendered byte for byte, turn
     }
   });
   const endedAt = Date.now();
-  await f.step("Keystone back", () => recoverReady(f, names, endedAt));
+  await f.step("Keystone back", () => reliability.recoverReady(f, names, endedAt));
   f.equal(await reliability.e2e.renderedFiles(target), before, "the rendered files after the outage");
   await reliability.checkPairs(f, recorder, { mustKeep: ["a", "b"], validCredentials: [reliability.openstack.glanceCredentials] });
   f.check(recorder.pairs().states.length === 1, `the pair was written ${recorder.pairs().states.length - 1} time(s) during the outage`);
@@ -172,7 +149,7 @@ test.serial("Keystone stopped: rendered stores stay rendered byte for byte, turn
 test.serial("Keystone slow (each chunk held 2.5 s, within the operator's 30 s timeout): stores stay Ready, nothing is rewritten", async (t) => {
   const f = new Findings(t);
   const target = "keystone-slow";
-  const { recorder, before, names } = await twoStores(target, "via-proxy");
+  const { recorder, before, names } = await reliability.twoReadyStores(target, { credentialsSecretRef: { name: "via-proxy" } });
   const since = Date.now();
   await f.step("Keystone slow", async () => {
     const base = keystoneProxy.stats().bytesFromTarget;
@@ -198,12 +175,12 @@ test.serial("Keystone slow (each chunk held 2.5 s, within the operator's 30 s ti
 test.serial("Keystone answers 500: rendered stores stay rendered byte for byte, Ready=False without AuthFailed (KeptLastGood), and come back Ready", async (t) => {
   const f = new Findings(t);
   const target = "keystone-500";
-  const { recorder, before, names } = await twoStores(target, "via-proxy");
+  const { recorder, before, names } = await reliability.twoReadyStores(target, { credentialsSecretRef: { name: "via-proxy" } });
   await f.step("Keystone answering 500", async () => {
     const startedAt = Date.now();
     await keystoneProxy.setMode({ kind: "status", status: 500 });
     try {
-      await waitNotReady(f, names, 60_000);
+      await reliability.waitNotReady(f, names, 60_000);
       f.log(`not Ready ${seconds(startedAt)} s after Keystone began to answer 500 (${keystoneProxy.stats().statusAnswers} answers)`);
       f.equal(await reliability.e2e.renderedFiles(target), before, "the rendered files while Keystone answers 500");
     } finally {
@@ -211,7 +188,7 @@ test.serial("Keystone answers 500: rendered stores stay rendered byte for byte, 
     }
   });
   const endedAt = Date.now();
-  await f.step("Keystone well again", () => recoverReady(f, names, endedAt));
+  await f.step("Keystone well again", () => reliability.recoverReady(f, names, endedAt));
   f.equal(await reliability.e2e.renderedFiles(target), before, "the rendered files after the fault");
   await reliability.checkPairs(f, recorder, { mustKeep: ["a", "b"], validCredentials: [viaProxy()] });
   f.check(recorder.pairs().states.length === 1, `the pair was written ${recorder.pairs().states.length - 1} time(s) during the fault`);

@@ -236,6 +236,30 @@ export class Reliability {
     });
   }
 
+  /** Stores `<target>-a` (id a, the default) and `<target>-b` (id b) with `spec`, Ready, and a recorder on their pair. */
+  async twoReadyStores(target: string, spec: Record<string, unknown> = {}): Promise<{ recorder: PairRecorder; before: Awaited<ReturnType<E2E["renderedFiles"]>>; names: string[] }> {
+    const names = [`${target}-a`, `${target}-b`];
+    await this.e2e.apply(this.e2e.store(names[0]!, { target, storeId: "a", volumeType: await this.volumeType(names[0]!), default: true, ...spec }));
+    await this.e2e.apply(this.e2e.store(names[1]!, { target, storeId: "b", volumeType: await this.volumeType(names[1]!), ...spec }));
+    for (const name of names) await this.waitReady(name);
+    const recorder = await this.recordPairs(target);
+    return { recorder, before: await this.e2e.renderedFiles(target), names };
+  }
+
+  /** Waits until each store is not Ready, then checks it kept its last good rendering and that an outage is not taken for a refusal. */
+  async waitNotReady(f: Findings, names: readonly string[], timeoutMs: number, reasons?: readonly string[]): Promise<void> {
+    for (const name of names) {
+      const store = await this.e2e.waitForStore(name, "not Ready during the fault", (s) => condition(s, "Ready")?.status === "False", timeoutMs);
+      checkKeptLastGood(f, store, reasons);
+      f.check(condition(store, "CredentialsValid")?.status !== "False", `${name}: CredentialsValid is ${reasonOf(store, "CredentialsValid")}: an outage is not a refusal`);
+    }
+  }
+
+  async recoverReady(f: Findings, names: readonly string[], faultEnded: number): Promise<void> {
+    for (const name of names) await this.waitReady(name, 60_000);
+    f.log(`Ready again ${seconds(faultEnded)} s after the fault ended`);
+  }
+
   async waitReady(name: string, timeoutMs = 60_000): Promise<StoreJson> {
     return this.e2e.waitForStore(name, "Ready", isReady, timeoutMs);
   }
