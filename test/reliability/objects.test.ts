@@ -117,7 +117,7 @@ for (const side of ["configMap", "secret"] as const) {
     await f.step(`the ${what} deleted`, async () => {
       const deletedAt = Date.now();
       await recorder.injectDelete(side);
-      f.log(`put back after ${((await recorder.waitForOperatorPair(deletedAt)) / 1000).toFixed(1)} s`);
+      f.log(`put back ${await recorder.waitForOperatorPair(deletedAt)} ms after the deletion`);
       f.equal(await reliability.e2e.renderedFiles(target), before, "the files put back");
     });
     await reliability.checkPairs(f, recorder, { mustKeep: ["a", "b"], validCredentials: [glance], restoreWithinMs: 2 * RECHECK_MS + 5_000 });
@@ -138,7 +138,7 @@ for (const side of ["configMap", "secret"] as const) {
       } else {
         await recorder.injectPatch("secret", { data: { "glance-api-stores-credentials.conf": Buffer.from(before!.credentialsConf.replaceAll(glance.password, wrong)).toString("base64") } });
       }
-      f.log(`put back after ${((await recorder.waitForOperatorPair(editedAt)) / 1000).toFixed(1)} s`);
+      f.log(`put back ${await recorder.waitForOperatorPair(editedAt)} ms after the edit`);
       f.equal(await reliability.e2e.renderedFiles(target), before, "the files put back");
       const object = await reliability.raw.get<{ data: Record<string, string> }>(side === "configMap" ? recorder.configMapPath : recorder.secretPath);
       f.equal(Object.keys(object?.data ?? {}), [side === "configMap" ? "glance-api-stores.conf" : "glance-api-stores-credentials.conf"], "the keys after the hand edit was put back");
