@@ -250,6 +250,7 @@ export class Reliability {
   async waitNotReady(f: Findings, names: readonly string[], timeoutMs: number, reasons?: readonly string[]): Promise<void> {
     for (const name of names) {
       const store = await this.e2e.waitForStore(name, "not Ready during the fault", (s) => condition(s, "Ready")?.status === "False", timeoutMs);
+      f.log(`${name}: Ready ${reasonOf(store, "Ready")}, CredentialsValid ${reasonOf(store, "CredentialsValid")}, VolumeTypeAvailable ${reasonOf(store, "VolumeTypeAvailable")}, Rendered ${reasonOf(store, "Rendered")}`);
       checkKeptLastGood(f, store, reasons);
       f.check(condition(store, "CredentialsValid")?.status !== "False", `${name}: CredentialsValid is ${reasonOf(store, "CredentialsValid")}: an outage is not a refusal`);
     }
