@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { createServer as createHttpServer, STATUS_CODES } from "node:http";
 import { connect, createServer as createTcpServer, Socket, type Server } from "node:net";
 import { pipeline, Transform } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
@@ -14,14 +15,27 @@ import type { CertificateFiles } from "./certs.js";
 export type FaultMode =
   /** Forward everything unchanged. */
   | { readonly kind: "pass" }
-  /** Wait `connectMs` before opening the upstream connection, and `chunkMs` before forwarding each chunk (both ways). */
-  | { readonly kind: "delay"; readonly connectMs?: number; readonly chunkMs?: number }
+  /**
+   * Wait `connectMs` before opening the upstream connection, and `chunkMs`
+   * before forwarding each chunk: both ways, or with `direction: "responses"`
+   * only from the service back (a service slow to answer; requests reach it
+   * at once, so it does not close the connection as idle meanwhile).
+   */
+  | { readonly kind: "delay"; readonly connectMs?: number; readonly chunkMs?: number; readonly direction?: "both" | "responses" }
   /** Accept connections and never answer (a hung server or a black hole after the handshake). */
   | { readonly kind: "drop" }
   /** Stop listening: connecting fails with ECONNREFUSED. */
   | { readonly kind: "refuse" }
   /** Accept, then reset the connection at once. */
-  | { readonly kind: "reset" };
+  | { readonly kind: "reset" }
+  /**
+   * Speak HTTP/1.1 to the client and answer every request with `status`
+   * (and `body`, JSON by default) without reaching the service, keeping the
+   * connection alive: a load balancer or a broken service that fails fast.
+   * Open connections are cut on entering and on leaving this mode, so no
+   * kept-alive client slips past it either way.
+   */
+  | { readonly kind: "status"; readonly status: number; readonly body?: string };
 
 export interface FaultProxyStats {
   /** Connections accepted (after the TLS handshake for the TLS variant). */
@@ -32,6 +46,8 @@ export interface FaultProxyStats {
   readonly bytesFromTarget: number;
   /** TLS handshakes that failed (the client refused the certificate, or spoke plain TCP). */
   readonly tlsFailures: number;
+  /** HTTP requests answered in `status` mode. */
+  readonly statusAnswers: number;
 }
 
 export interface FaultProxy {
@@ -64,7 +80,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let closed = false;
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  let stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0 };
+  let stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0, statusAnswers: 0 };
+
+  // Never listens: connections are handed to it in `status` mode, so Node's own HTTP parser frames the requests.
+  const statusServer = createHttpServer({ keepAlive: true }, (request, response) => {
+    request.resume();
+    request.once("end", () => {
+      const current = mode.kind === "status" ? mode : { status: 503, body: undefined };
+      const body = current.body ?? JSON.stringify({ error: { code: current.status, title: STATUS_CODES[current.status] ?? "Error", message: "injected by the fault proxy" } });
+      stats.statusAnswers++;
+      response.writeHead(current.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "keep-alive" });
+      response.end(body);
+    });
+  });
+  statusServer.keepAliveTimeout = 60_000;
 
   const later = (ms: number, action: () => void): void => {
     const timer = setTimeout(() => {
@@ -81,13 +110,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     socket.on("error", () => {});
   };
 
-  const chunkDelay = (): number => (mode.kind === "delay" ? (mode.chunkMs ?? 0) : 0);
+  const chunkDelay = (toTarget: boolean): number =>
+    mode.kind === "delay" && !(toTarget && mode.direction === "responses") ? (mode.chunkMs ?? 0) : 0;
 
-  const delaying = (count: (bytes: number) => void): Transform =>
+  const delaying = (toTarget: boolean, count: (bytes: number) => void): Transform =>
     new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         count(chunk.length);
-        const ms = chunkDelay();
+        const ms = chunkDelay(toTarget);
         if (ms > 0) later(ms, () => callback(null, chunk));
         else callback(null, chunk);
       },
@@ -105,8 +135,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         client.destroy();
         upstream.destroy();
       };
-      pipeline(client, delaying((n) => (stats.bytesToTarget += n)), upstream, done);
-      pipeline(upstream, delaying((n) => (stats.bytesFromTarget += n)), client, done);
+      // Requests: piped, not pipelined, so that the service closing its end
+      // first (e.g. after an answer the proxy still holds back) does not
+      // destroy the client before that answer is delivered.
+      const requests = delaying(true, (n) => (stats.bytesToTarget += n));
+      requests.on("error", done);
+      client.pipe(requests).pipe(upstream);
+      client.once("close", () => upstream.destroy());
+      // Answers: when they end (the service closed, everything delivered) or fail, both sides go.
+      pipeline(upstream, delaying(false, (n) => (stats.bytesFromTarget += n)), client, done);
     });
   };
 
@@ -125,6 +162,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         return;
       case "refuse":
         client.destroy();
+        return;
+      case "status":
+        statusServer.emit("connection", client);
         return;
       case "pass":
         forward(client);
@@ -188,7 +228,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (closed) throw new Error("the fault proxy is closed");
       const previous = mode;
       mode = next;
-      if (next.kind === "drop" || next.kind === "reset" || next.kind === "refuse") closeConnections();
+      if (next.kind === "drop" || next.kind === "reset" || next.kind === "refuse" || next.kind === "status" || previous.kind === "status") closeConnections();
       if (next.kind === "refuse" && previous.kind !== "refuse") {
         // close() waits for open connections; they were cut just above.
         const stopping = stopListening();
@@ -200,7 +240,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     stats: () => ({ ...stats, active: sockets.size }),
     resetStats: () => {
-      stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0 };
+      stats = { connections: 0, bytesToTarget: 0, bytesFromTarget: 0, tlsFailures: 0, statusAnswers: 0 };
     },
     closeConnections,
     async close(): Promise<void> {

@@ -9,7 +9,22 @@ export interface KeystoneLayout {
   readonly directory: string;
   readonly databaseUrl: string;
   readonly tokenExpirationSeconds?: number;
+  /**
+   * `[security_compliance]` lockout, as production Keystones run it (PCI-DSS):
+   * a user is refused, even with the right password, for `durationSeconds`
+   * after `failureAttempts` failed password authentications in a row.
+   * Default DEFAULT_KEYSTONE_LOCKOUT; `false` turns it off.
+   */
+  readonly lockout?: KeystoneLockout | false;
 }
+
+export interface KeystoneLockout {
+  readonly failureAttempts: number;
+  readonly durationSeconds: number;
+}
+
+/** On by default in the dev stack, so that a client that retries a wrong password shows up in tests as it would in production. */
+export const DEFAULT_KEYSTONE_LOCKOUT: KeystoneLockout = { failureAttempts: 3, durationSeconds: 1800 };
 
 export function keystoneConfigFile(layout: KeystoneLayout): string {
   return join(layout.directory, "keystone.conf");
@@ -33,10 +48,19 @@ export async function writeKeystoneConfig(layout: KeystoneLayout): Promise<strin
       `key_repository = ${join(layout.directory, "credential-keys")}`,
       "[token]",
       `expiration = ${layout.tokenExpirationSeconds ?? 3600}`,
+      ...lockoutLines(layout.lockout === undefined ? DEFAULT_KEYSTONE_LOCKOUT : layout.lockout),
       "",
     ].join("\n"),
   );
   return file;
+}
+
+function lockoutLines(lockout: KeystoneLockout | false): string[] {
+  if (lockout === false) return [];
+  if (!Number.isInteger(lockout.failureAttempts) || lockout.failureAttempts < 1 || !Number.isInteger(lockout.durationSeconds) || lockout.durationSeconds < 1) {
+    throw new RangeError(`Keystone lockout needs positive integers, got ${JSON.stringify(lockout)}`);
+  }
+  return ["[security_compliance]", `lockout_failure_attempts = ${lockout.failureAttempts}`, `lockout_duration = ${lockout.durationSeconds}`];
 }
 
 /** The [keystone_authtoken] section with which Cinder and Glance check the tokens they are given. */

@@ -32,12 +32,63 @@ export interface KubeCluster {
    * certificate, and is authorized by RBAC only: e.g.
    * `system:serviceaccount:<namespace>:<name>` to act as a ServiceAccount.
    */
-  kubeconfigFor(user: string, groups?: readonly string[]): Promise<string>;
+  kubeconfigFor(user: string, groups?: readonly string[], options?: { readonly server?: string }): Promise<string>;
+  /** The admin's kubeconfig with another server URL, e.g. a fault proxy in front of kube-apiserver (its certificate has IP SAN 127.0.0.1). */
+  kubeconfigVia(server: string): Promise<string>;
+  /**
+   * The apiserver's audit log (JSON lines): one event per completed write
+   * (create, update, patch, delete) of ConfigMaps, Secrets, GlanceStores and
+   * their subresources, Leases, Deployments, StatefulSets and Events, at
+   * Metadata level (who, what, when; never a body). Kept across apiserver restarts.
+   */
+  readonly auditLogPath: string;
+  readAuditLog(): Promise<AuditEvent[]>;
   /** Runs the real kubectl against this cluster. Rejects on a non-zero exit unless `allowFailure`. */
   kubectl(args: readonly string[], options?: { input?: string; allowFailure?: boolean }): Promise<CommandResult>;
   /** Runs the real helm against this cluster. */
   helm(args: readonly string[], options?: { allowFailure?: boolean }): Promise<CommandResult>;
 }
+
+/** One line of the apiserver's audit log, the fields tests read. */
+export interface AuditEvent {
+  readonly auditID: string;
+  readonly stage: string;
+  readonly verb: string;
+  readonly requestURI: string;
+  readonly user: { readonly username: string; readonly groups?: readonly string[] };
+  readonly objectRef?: {
+    readonly resource?: string;
+    readonly subresource?: string;
+    readonly namespace?: string;
+    readonly name?: string;
+    readonly apiGroup?: string;
+  };
+  readonly responseStatus?: { readonly code?: number };
+  /** RFC 3339 with microseconds. */
+  readonly requestReceivedTimestamp: string;
+  readonly stageTimestamp: string;
+}
+
+/** Writes only, at Metadata level: attribution of every change without logging a Secret's data. */
+export const AUDIT_POLICY = {
+  apiVersion: "audit.k8s.io/v1",
+  kind: "Policy",
+  omitStages: ["RequestReceived"],
+  rules: [
+    {
+      level: "Metadata",
+      verbs: ["create", "update", "patch", "delete", "deletecollection"],
+      resources: [
+        { group: "", resources: ["configmaps", "secrets", "events"] },
+        { group: "events.k8s.io", resources: ["events"] },
+        { group: "glance.stores.dev", resources: ["glancestores", "glancestores/*"] },
+        { group: "coordination.k8s.io", resources: ["leases"] },
+        { group: "apps", resources: ["deployments", "statefulsets"] },
+      ],
+    },
+    { level: "None" },
+  ],
+} as const;
 
 export interface StartKubeOptions {
   readonly directory: string;
@@ -94,6 +145,9 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
   });
 
   const server = `https://127.0.0.1:${apiPort}`;
+  const auditPolicyPath = join(directory, "audit-policy.yaml");
+  const auditLogPath = join(directory, "audit.log");
+  await writeFile(auditPolicyPath, stringify(AUDIT_POLICY));
   let apiserverStarts = 0;
   const launchApiserver = (): ManagedProcess => supervisor.start({
     // A restarted apiserver logs to its own file, so the first one's log survives.
@@ -117,18 +171,24 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
       "--allow-privileged=true",
       `--cert-dir=${join(directory, "apiserver-certs")}`,
       "--profiling=false",
+      `--audit-policy-file=${auditPolicyPath}`,
+      `--audit-log-path=${auditLogPath}`,
+      "--audit-log-format=json",
+      // Written before the response is sent, so a test that got an answer finds the event.
+      "--audit-log-mode=blocking",
+      "--audit-log-maxbackup=0",
       "--v=1",
     ],
   });
   let apiserver = launchApiserver();
 
-  const writeKubeconfig = async (path: string, user: string, cert: Buffer, key: Buffer): Promise<void> => {
+  const writeKubeconfig = async (path: string, user: string, cert: Buffer, key: Buffer, serverUrl = server): Promise<void> => {
     await writeFile(
       path,
       stringify({
         apiVersion: "v1",
         kind: "Config",
-        clusters: [{ name: "dev", cluster: { server, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
+        clusters: [{ name: "dev", cluster: { server: serverUrl, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
         users: [{ name: user, user: { "client-certificate-data": cert.toString("base64"), "client-key-data": key.toString("base64") } }],
         contexts: [{ name: "dev", context: { cluster: "dev", user, namespace: "default" } }],
         "current-context": "dev",
@@ -140,11 +200,18 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
   const [adminCert, adminKey] = await Promise.all([readFile(admin.certFile), readFile(admin.keyFile)]);
   await writeKubeconfig(kubeconfigPath, "dev-admin", adminCert, adminKey);
   let issued = 0;
-  const kubeconfigFor = async (user: string, groups: readonly string[] = []): Promise<string> => {
+  const kubeconfigFor = async (user: string, groups: readonly string[] = [], options: { readonly server?: string } = {}): Promise<string> => {
     issued += 1;
     const files = await issueCertificate(pki, ca, { name: `user-${issued}`, commonName: user, organizations: groups, usage: "client" });
     const path = join(directory, `kubeconfig-user-${issued}`);
-    await writeKubeconfig(path, user, await readFile(files.certFile), await readFile(files.keyFile));
+    await writeKubeconfig(path, user, await readFile(files.certFile), await readFile(files.keyFile), options.server ?? server);
+    return path;
+  };
+  let via = 0;
+  const kubeconfigVia = async (serverUrl: string): Promise<string> => {
+    via += 1;
+    const path = join(directory, `kubeconfig-via-${via}`);
+    await writeKubeconfig(path, "dev-admin", adminCert, adminKey, serverUrl);
     return path;
   };
 
@@ -180,6 +247,23 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
     server,
     kubeconfigPath,
     kubeconfigFor,
+    kubeconfigVia,
+    auditLogPath,
+    readAuditLog: async () => {
+      const text = await readFile(auditLogPath, "utf8").catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return "";
+        throw error;
+      });
+      // A line being written while we read is incomplete: skip what does not parse.
+      return text.split("\n").flatMap((line) => {
+        if (line.trim() === "") return [];
+        try {
+          return [JSON.parse(line) as AuditEvent];
+        } catch {
+          return [];
+        }
+      });
+    },
     caPem: ca.certPem,
     kubectlPath: binaries.kubectl,
     helmPath: binaries.helm,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { startCinderApi, type CinderLayout } from "./cinder.js";
 import { runCommand } from "./command.js";
 import { startGlanceApi, type GlanceApi, type StartGlanceOptions } from "./glance.js";
-import { startKeystone, type KeystoneLayout } from "./keystone.js";
+import { DEFAULT_KEYSTONE_LOCKOUT, startKeystone, type KeystoneLayout, type KeystoneLockout } from "./keystone.js";
 import { OpenStackAdmin, type PasswordCredentials } from "./openstack-admin.js";
 import { CINDER_URL_PLACEHOLDER, DEV_PASSWORDS, ensureOpenStackSeed, KEYSTONE_URL_PLACEHOLDER } from "./openstack-seed.js";
 import type { PortAllocator } from "./ports.js";
@@ -35,6 +35,15 @@ export interface OpenStackServices {
   readonly glanceCredentials: PasswordCredentials;
   readonly serviceProjectId: string;
   readonly admin: OpenStackAdmin;
+  /** Keystone's `[security_compliance]` lockout, or false when it is off. */
+  readonly keystoneLockout: KeystoneLockout | false;
+  /**
+   * Keystone's count of failed password authentications of a user in a row
+   * (`local_user.failed_auth_count`, reset by a success), read from its
+   * database: what lockout compares with `failureAttempts`. 0 for a user
+   * that never failed; undefined for a user that does not exist.
+   */
+  failedAuthCount(username: string, domainId?: string): Promise<number | undefined>;
   /**
    * Starts a real glance-api with the rendered files of `configDir`: as its
    * --config-dir, or, with `mountPath`, mounted there in a mount namespace
@@ -57,6 +66,8 @@ export interface StartOpenStackOptions {
   readonly log: (message: string) => void;
   /** Keystone `[token] expiration`; short values let tests cross a token's expiry. */
   readonly tokenExpirationSeconds?: number;
+  /** Keystone `[security_compliance]` lockout; default DEFAULT_KEYSTONE_LOCKOUT, false: off. */
+  readonly keystoneLockout?: KeystoneLockout | false;
 }
 
 /**
@@ -85,11 +96,13 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
     `UPDATE endpoint SET url = replace(replace(url, '${KEYSTONE_URL_PLACEHOLDER}', '${keystoneRoot}'), '${CINDER_URL_PLACEHOLDER}', '${cinderUrl}')`,
   );
   const keystoneUrl = `${keystoneRoot}/v3`;
+  const keystoneLockout = options.keystoneLockout === undefined ? DEFAULT_KEYSTONE_LOCKOUT : options.keystoneLockout;
 
   const keystoneLayout: KeystoneLayout = {
     directory: keystoneDir,
     databaseUrl: postgres.connectionUrl("keystone"),
     ...(options.tokenExpirationSeconds === undefined ? {} : { tokenExpirationSeconds: options.tokenExpirationSeconds }),
+    lockout: keystoneLockout,
   };
   const cinderLayout: CinderLayout = {
     directory: join(directory, "cinder"),
@@ -124,6 +137,13 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
     glanceCredentials,
     serviceProjectId: seed.serviceProjectId,
     admin,
+    keystoneLockout,
+    failedAuthCount: async (username, domainId = "default") => {
+      if (!/^[A-Za-z0-9_.@+-]+$/.test(username) || !/^[A-Za-z0-9_-]+$/.test(domainId)) throw new Error(`not a user name or domain id this helper quotes safely: ${username} / ${domainId}`);
+      const out = await postgres.sql("keystone", `SELECT coalesce(failed_auth_count, 0) FROM local_user WHERE name = '${username}' AND domain_id = '${domainId}'`);
+      const text = out.trim();
+      return text === "" ? undefined : Number(text);
+    },
     startGlance: (glanceOptions) =>
       startGlanceApi(
         {

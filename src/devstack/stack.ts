@@ -2,6 +2,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultCacheDir, ensureDevBinaries, type DevBinaries } from "./binaries.js";
+import type { KeystoneLockout } from "./keystone.js";
 import { startKube, type KubeCluster } from "./kube.js";
 import { startOpenStack, type OpenStackServices } from "./openstack.js";
 import { PortAllocator } from "./ports.js";
@@ -16,6 +17,8 @@ export interface DevStackOptions {
   /** Where the stack keeps its state; a new folder under the OS temp dir by default. */
   readonly stateDir?: string;
   readonly tokenExpirationSeconds?: number;
+  /** Keystone `[security_compliance]` lockout: on by default (3 failures, 30 min), as in production; false turns it off. */
+  readonly keystoneLockout?: KeystoneLockout | false;
   readonly log?: (message: string) => void;
   /** Keep the state folder (logs, configs) after stop, for a person to read. */
   readonly keepState?: boolean;
@@ -70,6 +73,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
           cacheDir,
           log,
           ...(options.tokenExpirationSeconds === undefined ? {} : { tokenExpirationSeconds: options.tokenExpirationSeconds }),
+          ...(options.keystoneLockout === undefined ? {} : { keystoneLockout: options.keystoneLockout }),
         })
       : undefined;
     return { directory, kube, openstack, binaries, supervisor, ports, stop };

@@ -17,6 +17,8 @@ export interface UwsgiApp {
   readonly settings?: readonly string[];
   /** Runs uwsgi through another program, e.g. inPrivateMounts (src/devstack/mount-namespace.ts). */
   readonly launch?: (command: string, args: readonly string[]) => { command: string; args: string[] };
+  /** Worker threads (default 16). */
+  readonly threads?: number;
 }
 
 /**
@@ -33,7 +35,11 @@ export async function startUwsgi(supervisor: ProcessSupervisor, app: UwsgiApp): 
     `wsgi-file = ${app.wsgiFile}`,
     "master = true",
     `processes = ${app.processes ?? 1}`,
-    "threads = 4",
+    // With http11-socket a kept-alive client holds a thread until the socket
+    // times out (about 4 s idle): with 4 threads, an operator, a fault proxy,
+    // Cinder's and Glance's auth middleware and a test were enough to make
+    // new clients wait 4 s for a thread. Production runs many more workers.
+    `threads = ${app.threads ?? 16}`,
     "need-app = true",
     "die-on-term = true",
     "buffer-size = 65535",

@@ -1,5 +1,7 @@
 import test from "ava";
-import { ApiextensionsV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { ApiextensionsV1Api, CustomObjectsApi, KubeConfig, Watch } from "@kubernetes/client-node";
+import { readFile } from "node:fs/promises";
+import { startFaultProxy } from "../../src/devstack/fault-proxy.js";
 import { startDevStack } from "../../src/devstack/stack.js";
 import { useStack } from "../support/stack.js";
 import { TOOL_VERSIONS } from "../../src/devstack/binaries.js";
@@ -87,4 +89,44 @@ test.serial("a stopped stack leaves no process and no port behind", async (t) =>
   await second.stop();
   t.false(pids.some(isAlive));
   await t.throwsAsync(fetch(`${server}/readyz`));
+});
+
+test("the audit log names who wrote what, and never what a Secret holds", async (t) => {
+  await kube().kubectl(["create", "configmap", "audited", "-n", "default", "--from-literal=k=v"]);
+  await kube().kubectl(["create", "secret", "generic", "audited", "-n", "default", "--from-literal=password=audit-secret-value"]);
+  await kube().kubectl(["delete", "configmap", "audited", "-n", "default"]);
+  const events = await kube().readAuditLog();
+  const mine = events.filter((e) => e.objectRef?.name === "audited").map((e) => [e.verb, e.objectRef?.resource, e.user.username, e.responseStatus?.code]);
+  t.deepEqual(mine, [
+    ["create", "configmaps", "dev-admin", 201],
+    ["create", "secrets", "dev-admin", 201],
+    ["delete", "configmaps", "dev-admin", 200],
+  ]);
+  t.true(events.every((e) => e.stage === "ResponseComplete"), "one event per request");
+  const text = await readFile(kube().auditLogPath, "utf8");
+  t.false(text.includes("audit-secret-value"));
+  t.false(text.includes(Buffer.from("audit-secret-value").toString("base64")));
+  // Reads are not audited.
+  t.false(events.some((e) => e.verb === "get" || e.verb === "list" || e.verb === "watch"));
+});
+
+test("a kubeconfig through a TCP proxy in front of kube-apiserver works (TLS passes through), and cutting the proxy's connections cuts watches", async (t) => {
+  const ports = local.stack().ports;
+  const proxy = await startFaultProxy({ listenPort: await ports.allocate(), targetPort: Number(new URL(kube().server).port) });
+  try {
+    const via = await kube().kubeconfigVia(`https://127.0.0.1:${proxy.port}`);
+    const config = new KubeConfig();
+    config.loadFromFile(via);
+    const watch = new Watch(config);
+    const ended = new Promise<unknown>((resolve) => {
+      void watch.watch("/api/v1/namespaces/default/configmaps", {}, () => {}, (error) => resolve(error ?? "ended"));
+    });
+    await waitFor(() => (proxy.stats().active > 0 ? true : undefined), { what: "the watch through the proxy", timeoutMs: 10_000 });
+    proxy.closeConnections();
+    t.truthy(await ended, "the watch ended when its connection was cut");
+    const listed = await kube().kubectl(["--kubeconfig", via, "get", "namespaces", "-o", "name"]);
+    t.regex(listed.stdout, /namespace\/default/);
+  } finally {
+    await proxy.close();
+  }
 });

@@ -32,9 +32,40 @@ test("the glance user authenticates to Keystone and lists Cinder's volume types 
   t.true((await volumeTypesAs(openstack().glanceCredentials)).includes("__DEFAULT__"));
 });
 
+/** A user of its own (admin in `service`, as glance): wrong passwords here lock only it, never the stack's shared users. */
+async function throwawayUser(prefix: string): Promise<PasswordCredentials> {
+  const name = unique(prefix);
+  const userId = await openstack().admin.createUser({ name, password: "throwaway-password", defaultProjectId: openstack().serviceProjectId });
+  await openstack().admin.grantProjectRole(openstack().serviceProjectId, userId, "admin");
+  return { ...openstack().glanceCredentials, username: name, password: "throwaway-password" };
+}
+
 test("a wrong password is refused by Keystone with 401", async (t) => {
-  const error = await t.throwsAsync(issueToken({ ...openstack().glanceCredentials, password: "not-the-password" }));
+  const user = await throwawayUser("refused");
+  const error = await t.throwsAsync(issueToken({ ...user, password: "not-the-password" }));
   t.regex(error.message, /answered 401/);
+});
+
+test("Keystone locks a user after three wrong passwords in a row (lockout on by default): then the right one is refused too", async (t) => {
+  t.deepEqual(openstack().keystoneLockout, { failureAttempts: 3, durationSeconds: 1800 });
+  const user = await throwawayUser("locked");
+  await issueToken(user);
+  t.is(await openstack().failedAuthCount(user.username), 0);
+  for (const attempt of [1, 2, 3]) {
+    await t.throwsAsync(issueToken({ ...user, password: "not-the-password" }), { message: /answered 401/ });
+    t.is(await openstack().failedAuthCount(user.username), attempt);
+  }
+  const locked = await t.throwsAsync(issueToken(user), { message: /answered 401/ });
+  t.regex(locked.message, /locked|temporarily|401/i);
+  t.is(await openstack().failedAuthCount("no-such-user"), undefined);
+});
+
+test("a success resets the count of failed authentications", async (t) => {
+  const user = await throwawayUser("reset");
+  for (let i = 0; i < 2; i++) await t.throwsAsync(issueToken({ ...user, password: "not-the-password" }));
+  t.is(await openstack().failedAuthCount(user.username), 2);
+  await issueToken(user);
+  t.is(await openstack().failedAuthCount(user.username), 0);
 });
 
 test.serial("a private volume type is invisible to a project without access, visible once access is granted", async (t) => {
@@ -67,9 +98,13 @@ test("volumes made through cinder-api are listed with their type and can be purg
   t.false((await admin.listVolumes(openstack().serviceProjectId)).some((v) => v.id === volume.id));
 });
 
-async function storesConfigDir(stores: { id: string; volumeType: string; description?: string }[], defaultId: string, password: string): Promise<string> {
+async function storesConfigDir(
+  stores: { id: string; volumeType: string; description?: string }[],
+  defaultId: string,
+  password: string,
+  credentials: PasswordCredentials = openstack().glanceCredentials,
+): Promise<string> {
   const dir = await mkdtemp(join(local.stack().directory, "glance-conf-"));
-  const credentials = openstack().glanceCredentials;
   const options = [
     "[DEFAULT]",
     `enabled_backends = ${stores.map((s) => `${s.id}:cinder`).join(", ")}`,
@@ -125,8 +160,13 @@ test.serial("glance-api started with a two-store cinder config dir lists both st
 
 test.serial("glance-api refuses to start when the first cinder store's password is wrong", async (t) => {
   const type = await openstack().admin.createVolumeType(unique("refused"));
-  const configDir = await storesConfigDir([{ id: "only", volumeType: type.name }], "only", "wrong-password");
+  const user = await throwawayUser("glance-refused");
+  const configDir = await storesConfigDir([{ id: "only", volumeType: type.name }], "only", "wrong-password", user);
   const error = await t.throwsAsync(openstack().startGlance({ configDir }), { instanceOf: GlanceStartError });
   t.not(error.exitCode, 0);
   t.regex(error.log, /401/);
+  // glance-api tries the first cinder store's credentials at start: each start with a wrong password is one more failure.
+  const failures = await openstack().failedAuthCount(user.username);
+  t.log(`failed authentications after one glance-api start with a wrong password: ${failures}`);
+  t.true((failures ?? 0) >= 1);
 });

@@ -93,7 +93,11 @@ test.serial("a store whose volume type is missing is not rendered, says VolumeTy
 test.serial("a new store with a wrong password is not rendered, and glance-api still starts from the config", async (t) => {
   const target = "wrong-password";
   const type = await e2e.openstack.admin.createVolumeType(unique("wp"));
-  await e2e.putCredentialsSecret("wrong-password", { ...e2e.openstack.glanceCredentials, password: "not-the-password" });
+  // A user of its own: Keystone runs with lockout, and the shared glance user must never collect failures.
+  const username = unique("wp-user");
+  const userId = await e2e.openstack.admin.createUser({ name: username, password: "wp-right-password", defaultProjectId: e2e.openstack.serviceProjectId });
+  await e2e.openstack.admin.grantProjectRole(e2e.openstack.serviceProjectId, userId, "admin");
+  await e2e.putCredentialsSecret("wrong-password", { ...e2e.openstack.glanceCredentials, username, password: "not-the-password" });
   await e2e.apply(e2e.store("wp-good", { target, storeId: "good", volumeType: type.name, default: true }));
   await e2e.waitForStore("wp-good", "Ready", isReady);
   await e2e.apply(e2e.store("wp-bad", { target, storeId: "bad", volumeType: type.name, credentialsSecretRef: { name: "wrong-password" } }));

@@ -12,7 +12,7 @@ import { GLANCE_STORE_GROUP, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from ".
 import type { KubeCluster } from "../../src/devstack/kube.js";
 import type { PasswordCredentials } from "../../src/devstack/openstack-admin.js";
 import type { ManagedProcess } from "../../src/devstack/processes.js";
-import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
+import { startDevStack, type DevStack, type DevStackOptions } from "../../src/devstack/stack.js";
 import type { GlanceApi, GlanceServer } from "../../src/devstack/glance.js";
 import { waitFor } from "../../src/devstack/wait.js";
 import { GLANCE_CONF_DIR } from "../../src/render/glance-paths.js";
@@ -61,8 +61,8 @@ export class E2E {
     this.#core = this.kubeConfig.makeApiClient(CoreV1Api);
   }
 
-  static async start(): Promise<E2E> {
-    const stack = await startDevStack();
+  static async start(options: DevStackOptions = {}): Promise<E2E> {
+    const stack = await startDevStack(options);
     try {
       const e2e = new E2E(stack);
       await e2e.kube.kubectl(["apply", "--server-side", "-f", "-"], { input: glanceStoreCrdYaml() });
@@ -107,7 +107,16 @@ export class E2E {
 
   /** Starts `glance-store-operator run` as a child process of the stack (stopped with it). */
   async startOperator(
-    options: { name?: string; recheckPeriod?: string; leaderElect?: boolean; kubeconfig?: string; leaderElectionNamespace?: string; extraArgs?: string[] } = {},
+    options: {
+      name?: string;
+      recheckPeriod?: string;
+      leaderElect?: boolean;
+      kubeconfig?: string;
+      leaderElectionNamespace?: string;
+      extraArgs?: string[];
+      /** Added to the environment, e.g. POD_NAME, which prefixes the replica's identity in the Lease. */
+      env?: Record<string, string>;
+    } = {},
   ): Promise<OperatorProcess> {
     const metricsPort = await this.stack.ports.allocate();
     const healthPort = await this.stack.ports.allocate();
@@ -129,7 +138,7 @@ export class E2E {
         "--log-level=debug",
         ...(options.extraArgs ?? []),
       ],
-      env: { ...process.env, GSO_LOG_LEVEL: "debug" },
+      env: { ...process.env, GSO_LOG_LEVEL: "debug", ...options.env },
     });
     const operator = new OperatorProcess(process_, `http://127.0.0.1:${metricsPort}`, `http://127.0.0.1:${healthPort}`);
     await waitFor(async () => ((await fetch(`${operator.healthUrl}/healthz`)).ok ? true : undefined), {

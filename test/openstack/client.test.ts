@@ -49,6 +49,16 @@ test.after("no secret in any log line of the clients", (t) => {
   t.deepEqual(findSecrets(logSink.text, [...secrets, ...tokensSeen()]), []);
 });
 
+// Keystone runs with lockout (3 failures in a row). This file sends a wrong password for the shared glance user twice
+// in all ("a wrong password" below and the refused count in the volumes test), so glance stays below the threshold.
+test.after("the glance user was never locked out by the wrong passwords of this file", async (t) => {
+  const openstack = openstackOf(stack);
+  const lockout = openstack.keystoneLockout;
+  const failures = (await openstack.failedAuthCount("glance")) ?? 0;
+  t.true(lockout === false || failures < lockout.failureAttempts, `glance has ${failures} failed authentications in a row`);
+  await issueToken(glance());
+});
+
 test.after.always(async () => {
   await Promise.allSettled(clients.map((client) => client.close()));
   await stack?.stop();
