@@ -69,6 +69,18 @@ test.serial("lockout: a new store with a wrong password, for several re-check pe
     f.log(`failed authentications of ${user.credentials.username} after 5 re-check periods: ${failures} (lockout after ${lockout().failureAttempts})`);
     f.check((failures ?? 0) <= 1, `the operator tried the refused password ${failures} times in a row over 5 re-check periods (at most 1 allowed; Keystone locks the user at ${lockout().failureAttempts})`);
   });
+  await f.step("the status and kubectl describe say it is refused, held off, and until when", async () => {
+    const store = await reliability.e2e.getStore("lf-new");
+    const message = condition(store, "CredentialsValid")?.message ?? "";
+    f.check(/holds these credentials off until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/.test(message) && /lockout/.test(message), `the condition says why and until when: ${message}`);
+    const record = store?.status?.credentialsRefusal;
+    f.check(record?.secretName === "lockout-fix-creds" && record.retryAt !== undefined && message.includes(record.retryAt), `status.credentialsRefusal: ${JSON.stringify(record)}`);
+    const described = (await reliability.e2e.kube.kubectl(["describe", "glancestore", "-n", "openstack", "lf-new"])).stdout;
+    f.check(described.includes("holds these credentials off until") && described.includes("Credentials Refusal"), "kubectl describe shows the hold");
+    const metrics = await operator.metrics();
+    f.check(/^glance_store_operator_keystone_refusals_total [1-9]/m.test(metrics), "the refusal is counted");
+    f.check(/^glance_store_operator_keystone_auth_held_total [1-9]/m.test(metrics), "the held requests are counted");
+  });
   const fixedAt = Date.now();
   await f.step("the password fixed", async () => {
     await reliability.putSecret("lockout-fix-creds", user.credentials);
@@ -81,6 +93,38 @@ test.serial("lockout: a new store with a wrong password, for several re-check pe
   await reliability.checkPairs(f, recorder, { mustKeep: ["base"], mustNotHold: ["new"], validCredentials: [reliability.openstack.glanceCredentials], to: fixedAt });
   await reliability.checkPairs(f, recorder, { mustKeep: ["base"], validCredentials: [reliability.openstack.glanceCredentials, user.credentials], from: fixedAt });
   await reliability.checkGlanceStarts(f, target, ["base", "new"], "base");
+  f.assert();
+});
+
+test.serial("lockout across a restart: a new operator process holds off the credentials the previous one saw refused (the status remembers)", async (t) => {
+  const f = new Findings(t);
+  const target = "lockout-restart";
+  const user = await reliability.throwawayUser("lr");
+  const wrong = reliability.wrongPassword("lockout-restart");
+  await reliability.putSecret("lockout-restart-creds", { ...user.credentials, password: wrong });
+  await reliability.e2e.apply(reliability.e2e.store("lr-base", { target, storeId: "base", volumeType: await reliability.volumeType("lr-base"), default: true }));
+  await reliability.e2e.apply(reliability.e2e.store("lr-new", { target, storeId: "new", volumeType: await reliability.volumeType("lr-new"), credentialsSecretRef: { name: "lockout-restart-creds" } }));
+  const refused = await reliability.e2e.waitForStore("lr-new", "refusal recorded", (s) => s.status?.credentialsRefusal !== undefined, 30_000);
+  const retryAt = refused.status?.credentialsRefusal?.retryAt;
+  f.check((await reliability.openstack.failedAuthCount(user.credentials.username)) === 1, "one refusal");
+  await f.step("the operator killed and a new one started", async () => {
+    operator.process.signal("SIGKILL");
+    await waitFor(() => (operator.process.exitInfo() !== undefined ? true : undefined), { what: "the operator to die", timeoutMs: 10_000 });
+    operator = await reliability.startOperator({ name: "operator-keystone-2" });
+    await reliability.waitRecheckPeriods(operator, 4, await reliability.targetCount());
+  });
+  const failures = await reliability.openstack.failedAuthCount(user.credentials.username);
+  f.log(`failed authentications of ${user.credentials.username} across the restart and 4 re-check periods: ${failures}`);
+  f.check(failures === 1, `the new operator sent the refused password again: ${failures} failures`);
+  const after = await reliability.e2e.getStore("lr-new");
+  f.check(after?.status?.credentialsRefusal?.retryAt === retryAt, `the same hold: ${JSON.stringify(after?.status?.credentialsRefusal)} (was until ${retryAt})`);
+  f.check(/^glance_store_operator_keystone_auth_held_total [1-9]/m.test(await operator.metrics()), "the new operator held the request off");
+  await f.step("the password fixed", async () => {
+    const fixedAt = Date.now();
+    await reliability.putSecret("lockout-restart-creds", user.credentials);
+    await reliability.waitReady("lr-new", 30_000);
+    f.log(`Ready ${seconds(fixedAt)} s after the fix`);
+  });
   f.assert();
 });
 

@@ -328,7 +328,7 @@ export function reasonOf(store: StoreJson | undefined, type: string): string {
   return found === undefined ? "(none)" : `${found.status}/${found.reason}`;
 }
 
-/** Checks what a rendered store that lost Keystone, Cinder or its Secret must say (DESIGN.md rule 2). */
+/** Checks what a rendered store that lost Keystone, Cinder or its Secret must say (rule 2, docs/foundations.md section 7). */
 export function checkKeptLastGood(f: Findings, store: StoreJson, reasons: readonly string[] = OUTAGE_REASONS): void {
   const name = store.metadata.name;
   f.check(condition(store, "Ready")?.status === "False", `${name}: Ready is ${reasonOf(store, "Ready")}, expected False`);
