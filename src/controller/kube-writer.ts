@@ -98,21 +98,14 @@ export class ClientNodeKubeWriter implements KubeWriter {
 
   async patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
     await this.#custom.patchNamespacedCustomObjectStatus(
-      { group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_PLURAL, namespace, name, body: { status } },
+      { ...glanceStore(namespace, name), body: { status } },
       mergePatch(),
     );
   }
 
   async setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void> {
     await this.#custom.patchNamespacedCustomObject(
-      {
-        group: GLANCE_STORE_GROUP,
-        version: GLANCE_STORE_VERSION,
-        plural: GLANCE_STORE_PLURAL,
-        namespace,
-        name,
-        body: { metadata: { finalizers: [...finalizers], ...(resourceVersion === undefined ? {} : { resourceVersion }) } },
-      },
+      { ...glanceStore(namespace, name), body: { metadata: { finalizers: [...finalizers], ...(resourceVersion === undefined ? {} : { resourceVersion }) } } },
       mergePatch(),
     );
   }
@@ -120,11 +113,7 @@ export class ClientNodeKubeWriter implements KubeWriter {
   async removeStoreFinalizer(namespace: string, name: string, finalizer: string, index: number): Promise<void> {
     await this.#custom.patchNamespacedCustomObject(
       {
-        group: GLANCE_STORE_GROUP,
-        version: GLANCE_STORE_VERSION,
-        plural: GLANCE_STORE_PLURAL,
-        namespace,
-        name,
+        ...glanceStore(namespace, name),
         body: [
           { op: "test", path: `/metadata/finalizers/${index}`, value: finalizer },
           { op: "remove", path: `/metadata/finalizers/${index}` },
@@ -163,6 +152,10 @@ export class ClientNodeKubeWriter implements KubeWriter {
       deadline(),
     );
   }
+}
+
+function glanceStore(namespace: string, name: string): { group: string; version: string; plural: string; namespace: string; name: string } {
+  return { group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_PLURAL, namespace, name };
 }
 
 /** A write attempted by a replica that no longer leads: refused before it reaches the apiserver. */

@@ -15,7 +15,7 @@ import test from "ava";
 import { issueToken } from "../../src/devstack/openstack-admin.js";
 import type { FaultProxy } from "../../src/devstack/fault-proxy.js";
 import { waitFor } from "../../src/devstack/wait.js";
-import { condition, Findings, readyLapses, reasonOf, Reliability, seconds, type StartedOperator } from "./support.js";
+import { condition, Findings, readyLapses, reasonOf, Reliability, seconds, type StartedOperator, scanThenStopAfterAll } from "./support.js";
 
 let reliability: Reliability;
 let operator: StartedOperator;
@@ -29,15 +29,7 @@ test.before(async () => {
   operator = await reliability.startOperator({ name: "operator-keystone" });
 });
 
-test.after("no password or token in any ConfigMap, Event, status, log line, metrics page or audit event", async (t) => {
-  const scan = await reliability.scanForSecrets();
-  t.log(`scanned ${scan.sources} sources, ${(scan.bytes / 1024).toFixed(0)} KiB, for ${reliability.secrets.size} secrets and Keystone tokens`);
-  t.deepEqual(scan.hits, []);
-});
-
-test.after.always(async () => {
-  await reliability?.stop();
-});
+scanThenStopAfterAll(() => reliability);
 
 function viaProxy() {
   return { ...reliability.openstack.glanceCredentials, authUrl: `${keystoneProxy.url}/v3` };

@@ -11,7 +11,7 @@
 import test from "ava";
 import type { AuditEvent } from "../../src/devstack/kube.js";
 import { waitFor } from "../../src/devstack/wait.js";
-import { condition, Findings, isReady, Reliability, seconds, type StartedOperator } from "./support.js";
+import { condition, Findings, isReady, Reliability, seconds, type StartedOperator, scanThenStopAfterAll } from "./support.js";
 
 let reliability: Reliability;
 
@@ -19,15 +19,7 @@ test.before(async () => {
   reliability = await Reliability.start();
 });
 
-test.after("no password or token in any ConfigMap, Event, status, log line, metrics page or audit event", async (t) => {
-  const scan = await reliability.scanForSecrets();
-  t.log(`scanned ${scan.sources} sources, ${(scan.bytes / 1024).toFixed(0)} KiB, for ${reliability.secrets.size} secrets and Keystone tokens`);
-  t.deepEqual(scan.hits, []);
-});
-
-test.after.always(async () => {
-  await reliability?.stop();
-});
+scanThenStopAfterAll(() => reliability);
 
 const apiPort = (): number => Number(new URL(reliability.kube.server).port);
 

@@ -10,7 +10,7 @@
 import test from "ava";
 import { randomUUID } from "node:crypto";
 import { waitFor } from "../../src/devstack/wait.js";
-import { checkKeptLastGood, condition, Findings, isReady, NAMESPACE, reasonOf, Reliability, RECHECK_MS } from "./support.js";
+import { checkKeptLastGood, condition, Findings, isReady, NAMESPACE, reasonOf, Reliability, RECHECK_MS, scanThenStopAfterAll } from "./support.js";
 
 let reliability: Reliability;
 
@@ -19,15 +19,7 @@ test.before(async () => {
   await reliability.startOperator({ name: "operator-objects" });
 });
 
-test.after("no password or token in any ConfigMap, Event, status, log line, metrics page or audit event", async (t) => {
-  const scan = await reliability.scanForSecrets();
-  t.log(`scanned ${scan.sources} sources, ${(scan.bytes / 1024).toFixed(0)} KiB, for ${reliability.secrets.size} secrets and Keystone tokens`);
-  t.deepEqual(scan.hits, []);
-});
-
-test.after.always(async () => {
-  await reliability?.stop();
-});
+scanThenStopAfterAll(() => reliability);
 
 /** Two stores of `target`, Ready, a recorder on its pair; returns what the scenario needs. */
 async function twoStores(target: string, secretName = "glance-cinder") {

@@ -9,7 +9,7 @@
  * Everything started here is stopped by `stop()`: proxies and recorders in
  * this process, processes by pid through the stack's supervisor.
  */
-import type { ExecutionContext } from "ava";
+import test, { type ExecutionContext } from "ava";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { LEADER_ELECTION_RULES, MANAGER_RULES } from "../../src/controller/rbac.js";
@@ -407,4 +407,22 @@ export function readyLapses(reliability: Reliability, names: readonly string[], 
 /** Seconds since `start`, one decimal. */
 export function seconds(start: number): string {
   return ((Date.now() - start) / 1000).toFixed(1);
+}
+
+/**
+ * The hooks every fault file ends with: the scan for passwords and tokens
+ * over everything the file's operators and faults produced, then the stack
+ * stopped. Called once at the top level of a test file.
+ */
+export function scanThenStopAfterAll(current: () => Reliability | undefined): void {
+  test.after("no password or token in any ConfigMap, Event, status, log line, metrics page or audit event", async (t) => {
+    const reliability = current();
+    if (reliability === undefined) return t.fail("the stack did not start");
+    const scan = await reliability.scanForSecrets();
+    t.log(`scanned ${scan.sources} sources, ${(scan.bytes / 1024).toFixed(0)} KiB, for ${reliability.secrets.size} secrets and Keystone tokens`);
+    t.deepEqual(scan.hits, []);
+  });
+  test.after.always(async () => {
+    await current()?.stop();
+  });
 }
