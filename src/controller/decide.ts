@@ -60,6 +60,15 @@ export interface StoreMemory {
 
 export const NO_MEMORY: StoreMemory = { rendered: false, volumeTypes: [], projectId: undefined };
 
+/**
+ * Whether the status remembers that Glance ran the store: rendered now, or
+ * rendered with some volume type before (a store whose section was lost is
+ * not rendered, but its images are out there all the same).
+ */
+export function ranInGlance(memory: StoreMemory): boolean {
+  return memory.rendered || memory.volumeTypes.length > 0;
+}
+
 export interface ObservedStore {
   /** namespace/name, the key of the object. */
   readonly key: string;
@@ -188,7 +197,7 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
 
   let verdicts: Verdict[] = ordered.map((store) => {
     const conflict = conflicts.get(store.key);
-    const guarded = runningIds.has(store.storeId) || store.memory.rendered;
+    const guarded = runningIds.has(store.storeId) || ranInGlance(store.memory);
     if (conflict !== undefined) return { store, plan: { kind: "excluded" }, conflict, guarded: false, volumeTypes: store.memory.volumeTypes };
     return planStore(store, previousById.get(store.storeId), guarded, projectId);
   });

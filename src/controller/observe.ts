@@ -7,7 +7,7 @@ import { AuthFailedError, type ImageVolumeCountRequest, type StoreChecker, type 
 import { parseRenderedConfig, type RenderedStore } from "../render/parse.js";
 import { CREDENTIALS_CONF_FILE, isCaFileName, STORES_CONF_FILE, type RenderedConfig } from "../render/render.js";
 import { formatTime } from "./conditions.js";
-import { NO_MEMORY, type CheckOutcome, type CredentialsOutcome, type ImageVolumeCount, type ObservedStore, type PreviousConfig, type StoreMemory, type TargetObservation } from "./decide.js";
+import { NO_MEMORY, ranInGlance, type CheckOutcome, type CredentialsOutcome, type ImageVolumeCount, type ObservedStore, type PreviousConfig, type StoreMemory, type TargetObservation } from "./decide.js";
 import { FORCE_DELETE_ANNOTATION } from "./naming.js";
 import { CONFIRM_VOLUME_TYPE_ANNOTATION, sameVolumeType, type VolumeTypeRef } from "./volume-type-pin.js";
 
@@ -323,7 +323,7 @@ async function countImageVolumesOfDeleted(
   const sessionStore = options.stores.find((store) => store.storeId === sessionId);
   const sessionCredentials = usable(sessionStore) ?? (sessionId === undefined ? undefined : previousById.get(sessionId)?.credentials);
   for (const store of options.stores) {
-    const guarded = running.has(store.storeId) || store.status?.rendered === true;
+    const guarded = running.has(store.storeId) || ranInGlance(memoryOf(store));
     if (!store.deleting || store.forceDelete || !guarded) continue;
     const check = checks.get(store.uid);
     const types: VolumeTypeRef[] = [];

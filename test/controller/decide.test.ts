@@ -505,3 +505,16 @@ test("KeystoneRejected (a 403 or 404 at authUrl) is not a refusal of the credent
   t.deepEqual([condition(fast, "CredentialsValid").status, condition(fast, "CredentialsValid").reason], ["Unknown", "KeystoneRejected"]);
   t.is(fast.refusal, undefined);
 });
+
+test("rule 4: a store whose section was lost (not rendered now) is still guarded when deleted: its status remembers the types it ran with", (t) => {
+  const decision = decideTarget(
+    observe([
+      observed("fast", { default: true }),
+      observed("slow", {}, { deleting: true, memory: { rendered: false, volumeTypes: [{ name: "type-slow" }], projectId: SERVICE_PROJECT }, imageVolumes: { ok: true, count: 1 } }),
+    ]),
+  );
+  const slow = of(decision, "slow");
+  t.false(slow.releaseFinalizer);
+  t.is(condition(slow, "Ready").reason, "DeletionBlocked");
+  t.true(slow.rendered, "rendered again from its spec and Secret while the guard holds");
+});
