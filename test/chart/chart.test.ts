@@ -55,6 +55,8 @@ test("by default: a ClusterRole with exactly the operator's rules, a Lease Role,
   t.is(flags["leader-election-namespace"], "gso-system");
   t.is(flags["metrics-address"], "0.0.0.0:8080");
   t.is(flags.namespaces, undefined);
+  t.is(flags["auth-refusal-backoff"], "1h");
+  t.is(flags["glance-store-version"], "4.1.0");
 });
 
 test("with watchNamespaces: a Role per namespace with the same rules, no ClusterRole, and --namespaces", async (t) => {
