@@ -206,6 +206,33 @@ test.serial("Keystone refusing or hung behind the proxy: Unreachable or Timeout 
   expectOk(t, await checkOne(client, store({ credentials })));
 });
 
+test.serial("answers at authUrl that are no refusal of the credentials (403, 404, 500) are not AuthFailed, and nothing is held off", async (t) => {
+  const openstack = openstackOf(stack);
+  const proxy = await proxyTo(openstack.keystone.port);
+  const credentials = passwordCredentials({ ...openstack.glanceCredentials, authUrl: `${proxy.url}/v3` });
+  const events: OpenStackEvent[] = [];
+  for (const [status, reason] of [
+    [403, "KeystoneRejected"],
+    [404, "KeystoneRejected"],
+    [500, "Unreachable"],
+  ] as const) {
+    await proxy.setMode({ kind: "status", status, body: '{"error": {"message": "not Keystone"}}' });
+    // A client of its own: switching the proxy's mode cuts kept-alive connections, and a token request for
+    // credentials Keystone never accepted is not replayed on a connection closed under it.
+    const { client, wire } = newClient({ events });
+    const before = wire.count("POST", AUTH_PATH);
+    const failure = expectFailure(t, await checkOne(client, store({ credentials, httpRetries: 0 })), reason);
+    t.is(failure.error.status, status);
+    t.is(failure.error.service, "keystone");
+    // Asked again on the next round: only a 401 is held off.
+    expectFailure(t, await checkOne(client, store({ credentials, httpRetries: 0 })), reason);
+    t.is(wire.count("POST", AUTH_PATH) - before, 2, `HTTP ${status}: both rounds reached authUrl`);
+  }
+  t.false(events.some((e) => e.kind === "auth-held"));
+  await proxy.setMode({ kind: "pass" });
+  expectOk(t, await checkOne(newClient().client, store({ credentials })));
+});
+
 // ---------------------------------------------------------------- TLS
 
 test.serial("TLS through TLS-terminating proxies: trusted with caCert, refused without it, accepted with apiInsecure", async (t) => {
