@@ -1,9 +1,12 @@
-import { writeFile } from "node:fs/promises";
+import { appendFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { glanceStoreCrdYaml } from "../api/crd.js";
 import { runOperator } from "../controller/operator.js";
+import { WORKLOAD_TARGET_ANNOTATION } from "../controller/naming.js";
+import { GlanceSync } from "../devstack/glance-sync.js";
 import { startDevStack } from "../devstack/stack.js";
+import { GLANCE_CONF_DIR } from "../render/glance-paths.js";
 import { waitFor } from "../devstack/wait.js";
 import type { Logger } from "../runtime/logger.js";
 
@@ -62,53 +65,92 @@ export async function runDev(options: DevOptions, logger: Logger, signal: AbortS
       },
       "local stack is up; Ctrl-C stops it",
     );
-    const operatorRun = stack.kube && stack.openstack && options.operator ? await startOperator(stack.kube, stack.openstack, options, logger, signal) : undefined;
+    const operatorRun = stack.kube && stack.openstack && options.operator ? await startOperator(stack, stack.kube, stack.openstack, options, logger, signal) : undefined;
+    if (operatorRun !== undefined) {
+      await appendFile(envFile, `export GLANCE_URL=${operatorRun.glanceUrl}\n`);
+    }
     process.stdout.write(`# the local stack is up; in another shell:\nsource ${envFile}\n`);
-    if (operatorRun) process.stdout.write(EXAMPLE);
+    if (operatorRun) process.stdout.write(nextSteps(operatorRun.glanceUrl));
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       signal.addEventListener("abort", () => resolve(), { once: true });
     });
     await operatorRun?.finished;
+    await operatorRun?.sync.stop();
   } finally {
     logger.info("stopping the local stack");
     await stack.stop();
   }
 }
 
-const EXAMPLE = `# the operator runs against it; try:
+/** Where the local stack keeps what a person applies, as README.md's examples do. */
+export const DEV_NAMESPACE = "openstack";
+export const DEV_TARGET = "glance-api";
+/** The volume types README.md's stores name; the local Cinder has them. */
+export const DEV_VOLUME_TYPES = ["glance-fast", "glance-slow"] as const;
+
+function nextSteps(glanceUrl: string): string {
+  return `# the operator runs against it, and a glance-api (WSGI, as in a cluster) serves what it renders.
+# Apply the stores of README.md (the Secret glance-cinder and the volume types exist already):
 kubectl apply -f - <<'END'
 apiVersion: glance.stores.dev/v1alpha1
 kind: GlanceStore
-metadata: {name: fast, namespace: default}
-spec: {volumeType: glance-fast, default: true, credentialsSecretRef: {name: glance-cinder}}
+metadata: {name: fast, namespace: ${DEV_NAMESPACE}}
+spec: {volumeType: glance-fast, description: Fast SSD, default: true, credentialsSecretRef: {name: glance-cinder}}
+---
+apiVersion: glance.stores.dev/v1alpha1
+kind: GlanceStore
+metadata: {name: slow, namespace: ${DEV_NAMESPACE}}
+spec: {volumeType: glance-slow, credentialsSecretRef: {name: glance-cinder}}
 END
-openstack volume type create glance-fast   # the store becomes Ready within one re-check
-kubectl get glancestores
+kubectl get glancestores -n ${DEV_NAMESPACE}            # Ready within seconds; -o wide says why when not
+kubectl get configmap ${DEV_TARGET}-stores -n ${DEV_NAMESPACE} -o yaml   # what Glance is given
+# Glance's own list of its stores (glance-api restarts when they change, as a rollout would):
+curl -s -H "X-Auth-Token: $(openstack token issue -f value -c id)" ${glanceUrl}/v2/info/stores
 `;
+}
 
 type Stack = Awaited<ReturnType<typeof startDevStack>>;
 
 async function startOperator(
+  stack: Stack,
   kube: NonNullable<Stack["kube"]>,
   openstack: NonNullable<Stack["openstack"]>,
   options: DevOptions,
   logger: Logger,
   signal: AbortSignal,
-): Promise<{ finished: Promise<unknown> }> {
+): Promise<{ finished: Promise<unknown>; sync: GlanceSync; glanceUrl: string }> {
   await kube.kubectl(["apply", "--server-side", "-f", "-"], { input: glanceStoreCrdYaml() });
   await waitFor(async () => ((await kube.kubectl(["get", "glancestores", "-A"], { allowFailure: true })).code === 0 ? true : undefined), {
     what: "the GlanceStore CRD to be served",
     timeoutMs: 30_000,
   });
   const credentials = openstack.glanceCredentials;
+  const known = new Set((await openstack.admin.listVolumeTypes({ includePrivate: true })).map((type) => type.name));
+  for (const name of DEV_VOLUME_TYPES) if (!known.has(name)) await openstack.admin.createVolumeType(name, { description: `local stack: ${name}` });
   await kube.kubectl(["apply", "-f", "-"], {
-    input: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "glance-cinder", namespace: "default" },
-      stringData: { authUrl: credentials.authUrl, username: credentials.username, password: credentials.password, projectName: credentials.projectName },
-    }),
+    input: [
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: DEV_NAMESPACE } },
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "glance-cinder", namespace: DEV_NAMESPACE },
+        stringData: { authUrl: credentials.authUrl, username: credentials.username, password: credentials.password, projectName: credentials.projectName },
+      },
+      // Stands for glance-api: no kubelet runs it, GlanceSync does; the operator rolls it as it would a real one.
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: DEV_TARGET, namespace: DEV_NAMESPACE, annotations: { [WORKLOAD_TARGET_ANNOTATION]: DEV_TARGET } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: DEV_TARGET } },
+          template: { metadata: { labels: { app: DEV_TARGET } }, spec: { containers: [{ name: "glance-api", image: "local-stack/glance-api" }] } },
+        },
+      },
+    ]
+      .map((object) => JSON.stringify(object))
+      .join("\n"),
   });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kube.kubeconfigPath);
@@ -126,5 +168,17 @@ async function startOperator(
     },
     signal,
   );
-  return { finished };
+  const port = await stack.ports.allocate();
+  let instance = 0;
+  const sync = new GlanceSync({
+    kubeConfig,
+    namespace: DEV_NAMESPACE,
+    target: DEV_TARGET,
+    deployment: DEV_TARGET,
+    directory: join(stack.directory, "glance.conf.d"),
+    startGlance: (configDir) => openstack.startGlance({ configDir, mountPath: GLANCE_CONF_DIR, server: "wsgi", port, name: `glance-api-${++instance}` }),
+    logger,
+  });
+  sync.start();
+  return { finished, sync, glanceUrl: `http://127.0.0.1:${port}` };
 }

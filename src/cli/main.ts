@@ -4,7 +4,7 @@ import { runDev } from "./dev.js";
 import { runRender } from "./render.js";
 import { runRun } from "./run.js";
 import { parseDuration } from "./duration.js";
-import { createLogger, LOG_LEVELS } from "../runtime/logger.js";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../runtime/logger.js";
 
 const USAGE = `Usage: glance-store-operator <command> [options]
 
@@ -24,6 +24,8 @@ Commands:
 
 Global options:
   --log-level LEVEL   ${LOG_LEVELS.join(", ")} (default info)
+  --log-format F      dev: auto (readable lines on a terminal, else JSON), text or json;
+                      run: json by default (run --help)
   -h, --help          show this help
 `;
 
@@ -50,10 +52,13 @@ export async function main(argv: readonly string[]): Promise<number> {
             "no-operator": { type: "boolean", default: false },
             "recheck-period": { type: "string", default: "30s" },
             "log-level": { type: "string", default: "info" },
+            "log-format": { type: "string", default: "auto" },
           },
           strict: true,
         });
-        const logger = createLogger({ level: parseLevel(values["log-level"]) });
+        const format = values["log-format"];
+        if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new Error(`--log-format ${JSON.stringify(format)} is not one of ${LOG_FORMATS.join(", ")}`);
+        const logger = createLogger({ level: parseLevel(values["log-level"]), format: format as LogFormat });
         await runDev(
           {
             kube: !values["no-kube"],

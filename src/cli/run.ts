@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { runOperator, type Address } from "../controller/operator.js";
 import { DEFAULT_GLANCE_STORE_VERSION } from "../controller/reconciler.js";
-import { createLogger, LOG_LEVELS } from "../runtime/logger.js";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../runtime/logger.js";
 import { parseDuration } from "./duration.js";
 
 export const RUN_USAGE = `Usage: glance-store-operator run [options]
@@ -29,6 +29,9 @@ Options (each also read from the environment variable in brackets):
                                  [GSO_GLANCE_STORE_VERSION] (default ${DEFAULT_GLANCE_STORE_VERSION});
                                  application credentials need 5.4.0
   --log-level LEVEL              ${LOG_LEVELS.join(", ")} [GSO_LOG_LEVEL] (default info)
+  --log-format FORMAT            json (one object per line, for clusters), text (readable
+                                 lines) or auto (text on a terminal) [GSO_LOG_FORMAT]
+                                 (default json)
   --metrics-address HOST:PORT    Prometheus /metrics; "off" disables [GSO_METRICS_ADDRESS]
                                  (default 127.0.0.1:8080)
   --health-address HOST:PORT     /healthz and /readyz; "off" disables [GSO_HEALTH_ADDRESS]
@@ -50,6 +53,7 @@ const OPTIONS = {
   "auth-refusal-backoff": { type: "string", env: "GSO_AUTH_REFUSAL_BACKOFF", default: "1h" },
   "glance-store-version": { type: "string", env: "GSO_GLANCE_STORE_VERSION", default: DEFAULT_GLANCE_STORE_VERSION },
   "log-level": { type: "string", env: "GSO_LOG_LEVEL", default: "info" },
+  "log-format": { type: "string", env: "GSO_LOG_FORMAT", default: "json" },
   "metrics-address": { type: "string", env: "GSO_METRICS_ADDRESS", default: "127.0.0.1:8080" },
   "health-address": { type: "string", env: "GSO_HEALTH_ADDRESS", default: "127.0.0.1:8081" },
   "leader-elect": { type: "string", env: "GSO_LEADER_ELECT", default: "false" },
@@ -105,7 +109,9 @@ export async function runRun(argv: readonly string[], signal: AbortSignal): Prom
   }
   const level = flags["log-level"] as string;
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Error(`--log-level ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(", ")}`);
-  const logger = createLogger({ level: level as (typeof LOG_LEVELS)[number] });
+  const format = flags["log-format"] as string;
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new Error(`--log-format ${JSON.stringify(format)} is not one of ${LOG_FORMATS.join(", ")}`);
+  const logger = createLogger({ level: level as (typeof LOG_LEVELS)[number], format: format as LogFormat });
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency ${JSON.stringify(flags.concurrency)} must be a positive integer`);
 

@@ -84,6 +84,8 @@ export interface StartGlanceOptions {
   readonly workers?: number;
   readonly name?: string;
   readonly timeoutMs?: number;
+  /** A port of this stack's to listen on (default: a new one), e.g. to restart glance-api at the same URL. */
+  readonly port?: number;
 }
 
 /** glance-api's folder inside its mount namespace: glance-wsgi-api reads glance-api.conf and the paste file from there by default. */
@@ -121,7 +123,7 @@ export async function startGlanceApi(environment: GlanceEnvironment, options: St
   const workers = options.workers ?? (mountPath === undefined ? 1 : 2);
   const directory = join(environment.directory, name);
   await Promise.all(["staging", "tasks", "lock"].map((sub) => mkdir(join(directory, sub), { recursive: true })));
-  const port = await environment.allocatePort();
+  const port = options.port ?? (await environment.allocatePort());
   const baseConfig = [
     "[DEFAULT]",
     "bind_host = 127.0.0.1",

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultCacheDir, ensureDevBinaries, type DevBinaries } from "./binaries.js";
@@ -44,6 +44,7 @@ export async function startDevStack(options: DevStackOptions = {}): Promise<DevS
   const log = options.log ?? (() => {});
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const directory = options.stateDir ?? (await mkdtemp(join(tmpdir(), "gso-stack-")));
+  await mkdir(directory, { recursive: true });
   // OpenStack's PostgreSQL runs as another user and must reach its data inside.
   await chmod(directory, 0o755);
   const supervisor = new ProcessSupervisor(directory);

@@ -1,14 +1,30 @@
 import { pino, type Logger, type LevelWithSilent } from "pino";
+import { PinoPretty } from "pino-pretty";
 
 export type { Logger };
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const satisfies readonly LevelWithSilent[];
 
+/** `json` for clusters (one object per line, for a log pipeline); `text` for a person at a terminal; `auto`: text on a terminal, else JSON. */
+export const LOG_FORMATS = ["auto", "json", "text"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export interface LoggerOptions {
+  readonly level?: LevelWithSilent;
+  readonly name?: string;
+  readonly destination?: NodeJS.WritableStream;
+  /** Default json. */
+  readonly format?: LogFormat;
+}
+
 /**
- * Structured JSON logs on stderr. Any field whose name suggests a secret is
- * redacted as a second line of defence: no code path should log one at all.
+ * Structured logs on stderr: JSON lines, or the same records as readable
+ * lines for a terminal. Any field whose name suggests a secret is redacted
+ * as a second line of defence: no code path should log one at all.
  */
-export function createLogger(options: { level?: LevelWithSilent; name?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const destination = options.destination ?? process.stderr;
+  const text = options.format === "text" || (options.format === "auto" && (destination as { isTTY?: boolean }).isTTY === true);
   return pino(
     {
       name: options.name ?? "glance-store-operator",
@@ -21,6 +37,20 @@ export function createLogger(options: { level?: LevelWithSilent; name?: string; 
         censor: "[redacted]",
       },
     },
-    (options.destination ?? process.stderr) as pino.DestinationStream,
+    text
+      ? PinoPretty({
+          destination,
+          sync: true,
+          colorize: (destination as { isTTY?: boolean }).isTTY === true,
+          translateTime: "HH:MM:ss.l",
+          ignore: "name,component",
+          messageFormat: "{if component}{component}: {end}{msg}",
+          // Our error fields are plain summaries (OpenStackError.toJSON), kept on the line like any field.
+          errorLikeObjectKeys: ["err"],
+          // The level arrives as a label (the formatter above), which pino-pretty reads as it is.
+          customLevels: "trace:10,debug:20,info:30,warn:40,error:50,fatal:60",
+          singleLine: true,
+        })
+      : (destination as pino.DestinationStream),
   );
 }
