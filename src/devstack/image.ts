@@ -346,7 +346,7 @@ async function removeStaleBuildContainers(podman: Podman, log: Log): Promise<voi
 
 /** Keeps the current build and the two before it, and only the current bases. */
 async function pruneOldImages(podman: Podman, cacheRef: string, bases: LocalBases, log: Log): Promise<void> {
-  const builds = (await podman.images(BUILD_CACHE_REPOSITORY)).flatMap((image) => image.names.filter((name) => name.startsWith(`${BUILD_CACHE_REPOSITORY}:`)));
+  const builds = [...new Set((await podman.images(BUILD_CACHE_REPOSITORY)).flatMap((image) => image.names.filter((name) => name.startsWith(`${BUILD_CACHE_REPOSITORY}:`))))];
   const stale = [
     ...builds.filter((name) => name !== cacheRef).slice(2),
     ...(await podman.images(RUNTIME_BASE_REPOSITORY)).flatMap((image) => image.names).filter((name) => name.startsWith(`${RUNTIME_BASE_REPOSITORY}:`) && name !== bases.runtime),

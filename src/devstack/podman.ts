@@ -65,15 +65,15 @@ export class Podman {
     return info;
   }
 
-  /** Images of these repositories (no registry prefix added), newest first. */
+  /** The images with a tag in `repository` (written in full, e.g. `localhost/name`), newest first. */
   async images(repository: string): Promise<{ id: string; names: string[]; created: number }[]> {
     const { stdout } = await this.run(["images", "--format", "json", "--filter", `reference=${repository}`]);
-    const listed = (JSON.parse(stdout || "[]") as { Id: string; Names?: string[]; Created: number }[]).map((image) => ({
-      id: image.Id,
-      names: image.Names ?? [],
-      created: image.Created,
-    }));
-    return listed.sort((a, b) => b.created - a.created);
+    // podman lists an image once per tag.
+    const byId = new Map<string, { id: string; names: string[]; created: number }>();
+    for (const image of JSON.parse(stdout || "[]") as { Id: string; Names?: string[]; Created: number }[]) {
+      byId.set(image.Id, { id: image.Id, names: image.Names ?? [], created: image.Created });
+    }
+    return [...byId.values()].sort((a, b) => b.created - a.created);
   }
 }
 
