@@ -59,32 +59,63 @@ export function postgresBinDir(): string | undefined {
   return versions[0] === undefined ? undefined : join(root, versions[0], "bin");
 }
 
+/** Debian packages that build and run the operator's container image without a Docker engine (docs/image.md). */
+export const CONTAINER_PACKAGES = ["podman", "runc", "mmdebstrap"] as const;
+
+export function findMissingContainerPieces(): MissingPiece[] {
+  const missing: MissingPiece[] = [];
+  const need = (path: string, what: string, pkg: string): void => {
+    if (!existsSync(path)) missing.push({ what: `${what} (${path})`, package: pkg });
+  };
+  need("/usr/bin/podman", "podman", "podman");
+  need("/usr/bin/conmon", "conmon, podman's container monitor", "podman");
+  // Debian recommends crun, which fails on hosts with hybrid cgroups; runc works on both.
+  need("/usr/sbin/runc", "runc", "runc");
+  need("/usr/bin/mmdebstrap", "mmdebstrap, which makes the local base images from Debian packages", "mmdebstrap");
+  return missing;
+}
+
 /**
  * Installs the OpenStack packages when some are missing. As root it runs
  * apt-get itself; otherwise it stops with the exact command to run.
  */
 export async function ensureOpenStackPackages(log: (message: string) => void = () => {}): Promise<void> {
+  await ensurePackages({ what: "the local OpenStack stack", packages: OPENSTACK_PACKAGES, findMissing: findMissingOpenStackPieces }, log);
+}
+
+/** Installs podman, runc and mmdebstrap when missing, the same way (test/image/, docs/image.md). */
+export async function ensureContainerPackages(log: (message: string) => void = () => {}): Promise<void> {
+  await ensurePackages({ what: "the container image build", packages: CONTAINER_PACKAGES, findMissing: findMissingContainerPieces }, log);
+}
+
+interface PackageSet {
+  readonly what: string;
+  readonly packages: readonly string[];
+  readonly findMissing: () => MissingPiece[];
+}
+
+async function ensurePackages(set: PackageSet, log: (message: string) => void): Promise<void> {
   // Parallel test files would otherwise fight over dpkg's lock.
-  await withLockUnlessDone(join(tmpdir(), "glance-store-operator-apt.lock"), () => findMissingOpenStackPieces().length === 0, () => installPackages(log), {
-    what: "another process installing the OpenStack packages",
+  await withLockUnlessDone(join(tmpdir(), "glance-store-operator-apt.lock"), () => set.findMissing().length === 0, () => installPackages(set, log), {
+    what: `another process installing the packages of ${set.what}`,
     timeoutMs: 20 * 60_000,
   });
 }
 
-async function installPackages(log: (message: string) => void): Promise<void> {
-  const missing = findMissingOpenStackPieces();
-  const packages = [...new Set([...missing.map((m) => m.package), ...OPENSTACK_PACKAGES])];
+async function installPackages(set: PackageSet, log: (message: string) => void): Promise<void> {
+  const missing = set.findMissing();
+  const packages = [...new Set([...missing.map((m) => m.package), ...set.packages])];
   const command = `apt-get update && apt-get install -y --no-install-recommends ${packages.join(" ")}`;
   if (process.getuid?.() !== 0) {
     throw new Error(
-      `the local OpenStack stack needs Debian packages that are missing: ${missing.map((m) => m.what).join(", ")}. ` +
+      `${set.what} needs Debian packages that are missing: ${missing.map((m) => m.what).join(", ")}. ` +
         `Install them as root with:\n  ${command}`,
     );
   }
-  log(`installing OpenStack packages: ${packages.join(" ")}`);
+  log(`installing Debian packages for ${set.what}: ${packages.join(" ")}`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive", PATH: SYSTEM_PATH };
   await runCommand("apt-get", ["update", "-qq"], { env, timeoutMs: 10 * 60_000 });
   await runCommand("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], { env, timeoutMs: 20 * 60_000 });
-  const still = findMissingOpenStackPieces();
+  const still = set.findMissing();
   if (still.length > 0) throw new Error(`after apt-get install these are still missing: ${still.map((m) => m.what).join(", ")}`);
 }

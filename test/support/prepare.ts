@@ -1,5 +1,5 @@
 /**
- * Run by the test command before ava: installs the OpenStack packages, builds
+ * Run by the test command before ava: installs the OpenStack and container packages, builds
  * (or finds cached) kube-apiserver, etcd, kubectl and helm, and builds the
  * OpenStack seed databases, once, so parallel test files only start processes.
  */
@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { defaultCacheDir, ensureDevBinaries } from "../../src/devstack/binaries.js";
 import { ensureOpenStackSeed } from "../../src/devstack/openstack-seed.js";
 import { PortAllocator } from "../../src/devstack/ports.js";
-import { ensureOpenStackPackages } from "../../src/devstack/system-packages.js";
+import { ensureContainerPackages, ensureOpenStackPackages } from "../../src/devstack/system-packages.js";
 
 const log = (message: string): void => {
   process.stderr.write(`[prepare] ${message}\n`);
@@ -18,6 +18,8 @@ const log = (message: string): void => {
 const t0 = Date.now();
 const cacheDir = defaultCacheDir();
 await ensureOpenStackPackages(log);
+// podman, runc and mmdebstrap, for test/image/ (which builds the image itself, cached by content).
+await ensureContainerPackages(log);
 const binaries = await ensureDevBinaries({ cacheDir, log });
 log(`binaries: ${JSON.stringify(binaries)}`);
 const scratch = await mkdtemp(join(tmpdir(), "gso-prepare-"));
