@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { runOperator, type Address } from "../controller/operator.js";
+import { DEFAULT_LEADER_ELECTION_ID } from "../controller/rbac.js";
 import { DEFAULT_GLANCE_STORE_VERSION } from "../controller/reconciler.js";
 import { createLogger, LOG_LEVELS } from "../runtime/logger.js";
 import { parseDuration } from "./duration.js";
@@ -16,6 +17,11 @@ Options (each also read from the environment variable in brackets):
   --kubeconfig PATH              kubeconfig to use [KUBECONFIG]; default ~/.kube/config,
                                  else the in-cluster service account
   --namespaces A,B               namespaces to watch [GSO_NAMESPACES]; default all
+  --rollout-workloads true|false patch the pod template of Deployments and StatefulSets
+                                 annotated glance.stores.dev/target with the config hash, so
+                                 they roll when the stores change [GSO_ROLLOUT_WORKLOADS]
+                                 (default false: no informer, request or permission on
+                                 workloads; let another tool roll them, see docs/security.md)
   --recheck-period DURATION      re-check every target against OpenStack this often
                                  [GSO_RECHECK_PERIOD] (default 5m)
   --concurrency N                targets reconciled at once [GSO_CONCURRENCY] (default 4)
@@ -45,6 +51,7 @@ Options (each also read from the environment variable in brackets):
 const OPTIONS = {
   kubeconfig: { type: "string", env: "KUBECONFIG" },
   namespaces: { type: "string", env: "GSO_NAMESPACES" },
+  "rollout-workloads": { type: "string", env: "GSO_ROLLOUT_WORKLOADS", default: "false" },
   "recheck-period": { type: "string", env: "GSO_RECHECK_PERIOD", default: "5m" },
   concurrency: { type: "string", env: "GSO_CONCURRENCY", default: "4" },
   "auth-refusal-backoff": { type: "string", env: "GSO_AUTH_REFUSAL_BACKOFF", default: "1h" },
@@ -54,7 +61,7 @@ const OPTIONS = {
   "health-address": { type: "string", env: "GSO_HEALTH_ADDRESS", default: "127.0.0.1:8081" },
   "leader-elect": { type: "string", env: "GSO_LEADER_ELECT", default: "false" },
   "leader-election-namespace": { type: "string", env: "GSO_LEADER_ELECTION_NAMESPACE" },
-  "leader-election-id": { type: "string", env: "GSO_LEADER_ELECTION_ID", default: "glance-store-operator" },
+  "leader-election-id": { type: "string", env: "GSO_LEADER_ELECTION_ID", default: DEFAULT_LEADER_ELECTION_ID },
   "lease-duration": { type: "string", env: "GSO_LEASE_DURATION", default: "15s" },
   "renew-deadline": { type: "string", env: "GSO_RENEW_DEADLINE", default: "10s" },
   "retry-period": { type: "string", env: "GSO_RETRY_PERIOD", default: "2s" },
@@ -109,6 +116,9 @@ export async function runRun(argv: readonly string[], signal: AbortSignal): Prom
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency ${JSON.stringify(flags.concurrency)} must be a positive integer`);
 
+  const metricsAddress = parseAddress(flags["metrics-address"] as string, "--metrics-address");
+  const rolloutWorkloads = parseBoolean(flags["rollout-workloads"] as string, "--rollout-workloads");
+
   const kubeConfig = new KubeConfig();
   if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
   else kubeConfig.loadFromDefault();
@@ -128,12 +138,13 @@ export async function runRun(argv: readonly string[], signal: AbortSignal): Prom
     {
       kubeConfig,
       namespaces,
+      rolloutWorkloads,
       recheckPeriodMs,
       authRefusalBackoffMs,
       glanceStoreVersion,
       concurrency,
       logger,
-      metricsAddress: parseAddress(flags["metrics-address"] as string, "--metrics-address"),
+      metricsAddress,
       healthAddress: parseAddress(flags["health-address"] as string, "--health-address"),
       leaderElection: leaderElect
         ? {

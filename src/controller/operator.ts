@@ -28,6 +28,13 @@ export interface OperatorOptions {
   readonly kubeConfig: KubeConfig;
   /** Namespaces to watch; empty: all. */
   readonly namespaces: readonly string[];
+  /**
+   * Patch the pod template of Deployments and StatefulSets annotated
+   * glance.stores.dev/target with the config hash (--rollout-workloads).
+   * When false the operator starts no informer on them and sends them no
+   * request, so it needs no permission on workloads. Default false.
+   */
+  readonly rolloutWorkloads?: boolean;
   readonly recheckPeriodMs: number;
   /** How long credentials Keystone refused are held off (default 1 hour). */
   readonly authRefusalBackoffMs?: number;
@@ -81,12 +88,15 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   });
   const secrets = new Informer<V1Secret>({ ...common, type: SECRETS });
   const configMaps = new Informer<V1ConfigMap>({ ...common, type: CONFIG_MAPS, labelSelector: OWNED_SELECTOR });
-  const deployments = new Informer<V1Deployment>({ ...common, type: DEPLOYMENTS });
-  const statefulSets = new Informer<V1StatefulSet>({ ...common, type: STATEFUL_SETS });
-  const informers = [stores, secrets, configMaps, deployments, statefulSets];
+  // Workloads are watched only when they are rolled: without it the operator needs no permission on them.
+  const workloads =
+    options.rolloutWorkloads === true
+      ? { deployments: new Informer<V1Deployment>({ ...common, type: DEPLOYMENTS }), statefulSets: new Informer<V1StatefulSet>({ ...common, type: STATEFUL_SETS }) }
+      : undefined;
+  const informers: Informer<KubernetesObject>[] = [stores, secrets, configMaps, ...(workloads ? [workloads.deployments, workloads.statefulSets] : [])] as Informer<KubernetesObject>[];
 
   const reconciler = new TargetReconciler({
-    caches: { stores, secrets, configMaps, deployments, statefulSets },
+    caches: { stores, secrets, configMaps, ...workloads },
     writer,
     checker,
     clock,
@@ -111,7 +121,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   secrets.addHandlers({ add: (o) => onSecret(o), update: (old, o) => onSecret(o, old), delete: (o) => onSecret(o) });
   const onConfigMap = (object: V1ConfigMap): void => enqueue(targetsOfConfigMap(object));
   configMaps.addHandlers({ add: onConfigMap, update: (_old, o) => onConfigMap(o), delete: onConfigMap });
-  for (const informer of [deployments, statefulSets] as Informer<V1Deployment | V1StatefulSet>[]) {
+  for (const informer of (workloads ? [workloads.deployments, workloads.statefulSets] : []) as Informer<V1Deployment | V1StatefulSet>[]) {
     informer.addHandlers({
       add: (o) => enqueue(targetsOfWorkload(undefined, o)),
       update: (old, o) => enqueue(targetsOfWorkload(old, o)),
@@ -176,7 +186,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
 
   try {
     for (const informer of informers) informer.start();
-    const checks = healthChecks(informers as Informer<KubernetesObject>[], () => elector);
+    const checks = healthChecks(informers, () => elector);
     if (options.metricsAddress) servers.metrics = await startHttpEndpoints({ ...options.metricsAddress, registry, logger });
     if (options.healthAddress) servers.health = await startHttpEndpoints({ ...options.healthAddress, liveness: checks.liveness, readiness: checks.readiness, logger });
     options.onListening?.(servers);
@@ -186,7 +196,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     if (signal.aborted) return report;
     throw error;
   }
-  logger.info({ namespaces: options.namespaces.length === 0 ? "all" : options.namespaces, identity }, "caches synced");
+  logger.info({ namespaces: options.namespaces.length === 0 ? "all" : options.namespaces, rolloutWorkloads: workloads !== undefined, identity }, "caches synced");
 
   if (options.leaderElection.enabled) {
     elector = new LeaderElector({
