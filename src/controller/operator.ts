@@ -6,7 +6,8 @@ import { Registry } from "prom-client";
 import { GLANCE_STORE_GROUP, GLANCE_STORE_KIND, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../api/glancestore.js";
 import { OpenStackClient, type StoreChecker } from "../openstack/index.js";
 import { systemClock, type Clock } from "../runtime/clock.js";
-import { informersLive, informersSynced, leadership, startHttpEndpoints, type HealthCheck, type RunningServer } from "../runtime/health-server.js";
+import { informersLive, informersSynced, leadership, startHttpEndpoints, type HealthCheck, type RunningServer, type TlsOptions } from "../runtime/health-server.js";
+import type { RequestAuthorizer } from "../runtime/metrics-auth.js";
 import { DEFAULT_LEADER_ELECTION_TIMING, LeaderElector, type LeaderElectionTiming } from "../runtime/leader-election.js";
 import { OperatorMetrics } from "../runtime/metrics.js";
 import { runShutdown, type ShutdownReport } from "../runtime/shutdown.js";
@@ -43,6 +44,13 @@ export interface OperatorOptions {
   readonly concurrency: number;
   readonly logger: Logger;
   readonly metricsAddress: Address | undefined;
+  /**
+   * HTTPS for /metrics, and who may read it (a TokenReview and a
+   * SubjectAccessReview per scraper, as kubebuilder projects do). Without
+   * it /metrics is plain HTTP for anyone who reaches the address: the CLI
+   * allows that on a loopback address only.
+   */
+  readonly metricsSecurity?: { readonly tls: TlsOptions; readonly authorize: RequestAuthorizer };
   readonly healthAddress: Address | undefined;
   readonly leaderElection:
     | { readonly enabled: false }
@@ -187,7 +195,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   try {
     for (const informer of informers) informer.start();
     const checks = healthChecks(informers, () => elector);
-    if (options.metricsAddress) servers.metrics = await startHttpEndpoints({ ...options.metricsAddress, registry, logger });
+    if (options.metricsAddress) servers.metrics = await startHttpEndpoints({ ...options.metricsAddress, registry, logger, ...options.metricsSecurity });
     if (options.healthAddress) servers.health = await startHttpEndpoints({ ...options.healthAddress, liveness: checks.liveness, readiness: checks.readiness, logger });
     options.onListening?.(servers);
     await Promise.all(informers.map((informer) => informer.waitForSync(signal)));
