@@ -16,7 +16,7 @@ export const RUN_USAGE = `Usage: glance-store-operator run [options]
 
 Runs the operator: watches GlanceStores, checks them against Keystone and
 Cinder, renders <target>-stores and <target>-stores-credentials, rolls
-opted-in workloads, and writes each store's status.
+opted-in workloads (with --rollout-workloads=true), and writes each store's status.
 
 Options (each also read from the environment variable in brackets):
   --kubeconfig PATH              kubeconfig to use [KUBECONFIG]; default ~/.kube/config,
@@ -60,7 +60,7 @@ Options (each also read from the environment variable in brackets):
   --retry-period DURATION        (default 2s)
 `;
 
-const OPTIONS = {
+export const OPTIONS = {
   kubeconfig: { type: "string", env: "KUBECONFIG" },
   namespaces: { type: "string", env: "GSO_NAMESPACES" },
   "rollout-workloads": { type: "string", env: "GSO_ROLLOUT_WORKLOADS", default: "false" },

@@ -55,3 +55,14 @@ test("run refuses plain HTTP metrics on an address other than loopback, and says
     message: /--metrics-secure=false serves \/metrics without TLS or authentication to anyone who reaches 0\.0\.0\.0:8080: allowed on a loopback address only/,
   });
 });
+
+test("every flag of run is in run --help and in the flags table of docs/operations.md", async (t) => {
+  const { OPTIONS, RUN_USAGE } = await import("../../src/cli/run.js");
+  const { readFile } = await import("node:fs/promises");
+  const operations = await readFile(new URL("../../../docs/operations.md", import.meta.url), "utf8");
+  const table = operations.slice(operations.indexOf("| Flag |"), operations.indexOf("Durations are written"));
+  for (const name of Object.keys(OPTIONS).filter((n) => n !== "help")) {
+    t.true(RUN_USAGE.includes(`--${name} `), `--${name} is missing from run --help`);
+    t.true(table.includes(`\`--${name}`), `--${name} is missing from docs/operations.md`);
+  }
+});
