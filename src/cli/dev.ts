@@ -158,6 +158,8 @@ async function startOperator(
     {
       kubeConfig,
       namespaces: [],
+      // The stand-in glance-api Deployment rolls as a real one would: the kubelet stand-in restarts glance-api on the hash.
+      rolloutWorkloads: true,
       recheckPeriodMs: options.recheckPeriodMs,
       concurrency: 2,
       logger: logger.child({ component: "operator" }),

@@ -6,7 +6,8 @@ import { Registry } from "prom-client";
 import { GLANCE_STORE_GROUP, GLANCE_STORE_KIND, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../api/glancestore.js";
 import { OpenStackClient, type StoreChecker } from "../openstack/index.js";
 import { systemClock, type Clock } from "../runtime/clock.js";
-import { informersLive, informersSynced, leadership, startHttpEndpoints, type HealthCheck, type RunningServer } from "../runtime/health-server.js";
+import { informersLive, informersSynced, leadership, startHttpEndpoints, type HealthCheck, type RunningServer, type TlsOptions } from "../runtime/health-server.js";
+import type { RequestAuthorizer } from "../runtime/metrics-auth.js";
 import { DEFAULT_LEADER_ELECTION_TIMING, LeaderElector, type LeaderElectionTiming } from "../runtime/leader-election.js";
 import { OperatorMetrics } from "../runtime/metrics.js";
 import { runShutdown, type ShutdownReport } from "../runtime/shutdown.js";
@@ -28,6 +29,13 @@ export interface OperatorOptions {
   readonly kubeConfig: KubeConfig;
   /** Namespaces to watch; empty: all. */
   readonly namespaces: readonly string[];
+  /**
+   * Patch the pod template of Deployments and StatefulSets annotated
+   * glance.stores.dev/target with the config hash (--rollout-workloads).
+   * When false the operator starts no informer on them and sends them no
+   * request, so it needs no permission on workloads. Default false.
+   */
+  readonly rolloutWorkloads?: boolean;
   readonly recheckPeriodMs: number;
   /** How long credentials Keystone refused are held off (default 1 hour). */
   readonly authRefusalBackoffMs?: number;
@@ -36,6 +44,13 @@ export interface OperatorOptions {
   readonly concurrency: number;
   readonly logger: Logger;
   readonly metricsAddress: Address | undefined;
+  /**
+   * HTTPS for /metrics, and who may read it (a TokenReview and a
+   * SubjectAccessReview per scraper, as kubebuilder projects do). Without
+   * it /metrics is plain HTTP for anyone who reaches the address: the CLI
+   * allows that on a loopback address only.
+   */
+  readonly metricsSecurity?: { readonly tls: TlsOptions; readonly authorize: RequestAuthorizer };
   readonly healthAddress: Address | undefined;
   readonly leaderElection:
     | { readonly enabled: false }
@@ -81,12 +96,15 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   });
   const secrets = new Informer<V1Secret>({ ...common, type: SECRETS });
   const configMaps = new Informer<V1ConfigMap>({ ...common, type: CONFIG_MAPS, labelSelector: OWNED_SELECTOR });
-  const deployments = new Informer<V1Deployment>({ ...common, type: DEPLOYMENTS });
-  const statefulSets = new Informer<V1StatefulSet>({ ...common, type: STATEFUL_SETS });
-  const informers = [stores, secrets, configMaps, deployments, statefulSets];
+  // Workloads are watched only when they are rolled: without it the operator needs no permission on them.
+  const workloads =
+    options.rolloutWorkloads === true
+      ? { deployments: new Informer<V1Deployment>({ ...common, type: DEPLOYMENTS }), statefulSets: new Informer<V1StatefulSet>({ ...common, type: STATEFUL_SETS }) }
+      : undefined;
+  const informers: Informer<KubernetesObject>[] = [stores, secrets, configMaps, ...(workloads ? [workloads.deployments, workloads.statefulSets] : [])] as Informer<KubernetesObject>[];
 
   const reconciler = new TargetReconciler({
-    caches: { stores, secrets, configMaps, deployments, statefulSets },
+    caches: { stores, secrets, configMaps, ...workloads },
     writer,
     checker,
     clock,
@@ -111,7 +129,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   secrets.addHandlers({ add: (o) => onSecret(o), update: (old, o) => onSecret(o, old), delete: (o) => onSecret(o) });
   const onConfigMap = (object: V1ConfigMap): void => enqueue(targetsOfConfigMap(object));
   configMaps.addHandlers({ add: onConfigMap, update: (_old, o) => onConfigMap(o), delete: onConfigMap });
-  for (const informer of [deployments, statefulSets] as Informer<V1Deployment | V1StatefulSet>[]) {
+  for (const informer of (workloads ? [workloads.deployments, workloads.statefulSets] : []) as Informer<V1Deployment | V1StatefulSet>[]) {
     informer.addHandlers({
       add: (o) => enqueue(targetsOfWorkload(undefined, o)),
       update: (old, o) => enqueue(targetsOfWorkload(old, o)),
@@ -176,8 +194,8 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
 
   try {
     for (const informer of informers) informer.start();
-    const checks = healthChecks(informers as Informer<KubernetesObject>[], () => elector);
-    if (options.metricsAddress) servers.metrics = await startHttpEndpoints({ ...options.metricsAddress, registry, logger });
+    const checks = healthChecks(informers, () => elector);
+    if (options.metricsAddress) servers.metrics = await startHttpEndpoints({ ...options.metricsAddress, registry, logger, ...options.metricsSecurity });
     if (options.healthAddress) servers.health = await startHttpEndpoints({ ...options.healthAddress, liveness: checks.liveness, readiness: checks.readiness, logger });
     options.onListening?.(servers);
     await Promise.all(informers.map((informer) => informer.waitForSync(signal)));
@@ -186,7 +204,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     if (signal.aborted) return report;
     throw error;
   }
-  logger.info({ namespaces: options.namespaces.length === 0 ? "all" : options.namespaces, identity }, "caches synced");
+  logger.info({ namespaces: options.namespaces.length === 0 ? "all" : options.namespaces, rolloutWorkloads: workloads !== undefined, identity }, "caches synced");
 
   if (options.leaderElection.enabled) {
     elector = new LeaderElector({

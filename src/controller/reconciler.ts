@@ -31,8 +31,9 @@ export interface ReconcilerCaches {
   readonly stores: { list(namespace?: string): readonly GlanceStoreObject[] };
   readonly secrets: { get(namespace: string, name: string): V1Secret | undefined };
   readonly configMaps: { get(namespace: string, name: string): V1ConfigMap | undefined };
-  readonly deployments: { list(namespace?: string): readonly V1Deployment[] };
-  readonly statefulSets: { list(namespace?: string): readonly V1StatefulSet[] };
+  /** Absent when the operator does not roll workloads (--rollout-workloads=false): it then neither watches nor patches them. */
+  readonly deployments?: { list(namespace?: string): readonly V1Deployment[] };
+  readonly statefulSets?: { list(namespace?: string): readonly V1StatefulSet[] };
 }
 
 export type StoreState = "ready" | "degraded" | "pending" | "deleting";
@@ -191,8 +192,8 @@ export class TargetReconciler {
     const hash = configHash(key, config);
     const { caches, writer, logger } = this.#options;
     const workloads: { kind: "Deployment" | "StatefulSet"; object: V1Deployment | V1StatefulSet }[] = [
-      ...caches.deployments.list(namespace).map((object) => ({ kind: "Deployment" as const, object })),
-      ...caches.statefulSets.list(namespace).map((object) => ({ kind: "StatefulSet" as const, object })),
+      ...(caches.deployments?.list(namespace) ?? []).map((object) => ({ kind: "Deployment" as const, object })),
+      ...(caches.statefulSets?.list(namespace) ?? []).map((object) => ({ kind: "StatefulSet" as const, object })),
     ];
     for (const { kind, object } of workloads) {
       if (object.metadata?.annotations?.[WORKLOAD_TARGET_ANNOTATION] !== target) continue;

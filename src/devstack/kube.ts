@@ -38,7 +38,8 @@ export interface KubeCluster {
   /**
    * The apiserver's audit log (JSON lines): one event per completed write
    * (create, update, patch, delete) of ConfigMaps, Secrets, GlanceStores and
-   * their subresources, Leases, Deployments, StatefulSets and Events, at
+   * their subresources, Leases, Deployments, StatefulSets and Events, and
+   * every request of a user in the group system:serviceaccounts, at
    * Metadata level (who, what, when; never a body). Kept across apiserver restarts.
    */
   readonly auditLogPath: string;
@@ -64,6 +65,7 @@ export interface AuditEvent {
     readonly apiGroup?: string;
   };
   readonly responseStatus?: { readonly code?: number };
+  readonly userAgent?: string;
   /** RFC 3339 with microseconds. */
   readonly requestReceivedTimestamp: string;
   readonly stageTimestamp: string;
@@ -86,6 +88,9 @@ export const AUDIT_POLICY = {
         { group: "apps", resources: ["deployments", "statefulsets"] },
       ],
     },
+    // Every request of a ServiceAccount user, reads included: a test runs the operator as the chart's
+    // ServiceAccount and compares what it asked for with what the chart grants.
+    { level: "Metadata", userGroups: ["system:serviceaccounts"] },
     { level: "None" },
   ],
 } as const;
@@ -168,6 +173,9 @@ export async function startKube(options: StartKubeOptions): Promise<KubeCluster>
       "--authorization-mode=RBAC",
       // No controller-manager makes service account tokens or default accounts.
       "--disable-admission-plugins=ServiceAccount",
+      // As OpenShift and hardened clusters run it: changing an object's ownerReferences needs delete on it, and
+      // blockOwnerDeletion: true needs update on the owner's finalizers subresource (docs/security.md).
+      "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
       "--allow-privileged=true",
       `--cert-dir=${join(directory, "apiserver-certs")}`,
       "--profiling=false",

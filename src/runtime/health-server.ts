@@ -1,8 +1,11 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { readFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { LeaderStatus } from "./leader-election.js";
+import type { RequestAuthorizer } from "./metrics-auth.js";
 
 export interface CheckResult {
   readonly ok: boolean;
@@ -26,11 +29,28 @@ export interface HttpEndpointsOptions {
   readonly readiness?: readonly HealthCheck[];
   /** Served at /metrics when given, in Prometheus text format. */
   readonly registry?: Registry;
+  /** Serve HTTPS with this certificate instead of plain HTTP. */
+  readonly tls?: TlsOptions;
+  /** Asked before every request is answered (any path); a refusal is answered with its status. */
+  readonly authorize?: RequestAuthorizer;
   readonly logger: Logger;
 }
 
+export interface TlsOptions {
+  /** PEM certificate (chain) and private key. */
+  readonly cert: string;
+  readonly key: string;
+  /**
+   * Files the certificate and key came from: read again every
+   * `reloadIntervalMs` (default 30 s) and served from then on when they
+   * changed, so a certificate rotated in a mounted Secret (cert-manager)
+   * needs no restart.
+   */
+  readonly files?: { readonly cert: string; readonly key: string; readonly reloadIntervalMs?: number };
+}
+
 export interface RunningServer {
-  /** `http://host:port`, with the port actually bound. */
+  /** `http://host:port` (`https://` with TLS), with the port actually bound. */
   readonly url: string;
   readonly port: number;
   /** Stops accepting, ends open connections after `graceMs`, resolves when closed. */
@@ -46,13 +66,38 @@ export interface RunningServer {
  */
 export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise<RunningServer> {
   const logger = options.logger.child({ component: "http-endpoints" });
-  const server = createServer((request, response) => {
+  const listener: RequestListener = (request, response) => {
     handle(request, response, options).catch((error: unknown) => {
       logger.error({ err: error, path: request.url }, "could not answer an HTTP request");
       if (!response.headersSent) response.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" });
       response.end("internal error\n");
     });
-  });
+  };
+  const tls = options.tls;
+  const secure = tls === undefined ? undefined : createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: "TLSv1.2" }, listener);
+  const server = secure ?? createServer(listener);
+  let reload: NodeJS.Timeout | undefined;
+  if (secure !== undefined && tls?.files !== undefined) {
+    const files = tls.files;
+    let served = `${tls.cert}\0${tls.key}`;
+    reload = setInterval(() => {
+      void Promise.all([readFile(files.cert, "utf8"), readFile(files.key, "utf8")]).then(
+        ([cert, key]) => {
+          if (`${cert}\0${key}` === served) return;
+          try {
+            secure.setSecureContext({ cert, key, minVersion: "TLSv1.2" });
+            served = `${cert}\0${key}`;
+            logger.info({ cert: files.cert }, "serving the renewed certificate");
+          } catch (error) {
+            // A Secret's two keys are updated together, but a read can fall between them: the next one sees both.
+            logger.warn({ err: error, cert: files.cert }, "the certificate files do not make a usable pair; still serving the previous one");
+          }
+        },
+        (error: unknown) => logger.warn({ err: error, cert: files.cert }, "could not read the certificate files; still serving the previous certificate"),
+      );
+    }, files.reloadIntervalMs ?? 30_000);
+    reload.unref();
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host: options.host, port: options.port }, () => {
@@ -66,13 +111,14 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
-  logger.info({ url, paths: servedPaths(options) }, "serving health and metrics");
+  const url = `${secure === undefined ? "http" : "https"}://${host}:${address.port}`;
+  logger.info({ url, paths: servedPaths(options), authorization: options.authorize !== undefined }, "serving health and metrics");
   let closing: Promise<void> | undefined;
   return {
     url,
     port: address.port,
     close(graceMs = 2_000) {
+      clearInterval(reload);
       closing ??= new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), graceMs);
         server.close(() => {
@@ -91,6 +137,15 @@ function servedPaths(options: HttpEndpointsOptions): string[] {
 }
 
 async function handle(request: IncomingMessage, response: ServerResponse, options: HttpEndpointsOptions): Promise<void> {
+  if (options.authorize !== undefined) {
+    // Before anything else: a client that may not read learns nothing, not even which paths exist.
+    const decision = await options.authorize(request);
+    if (!decision.allowed) {
+      if (decision.status === 401) response.setHeader("WWW-Authenticate", 'Bearer realm="glance-store-operator metrics"');
+      send(response, request, decision.status, "text/plain; charset=utf-8", `${decision.reason}\n`);
+      return;
+    }
+  }
   const path = new URL(request.url ?? "/", "http://localhost").pathname;
   const checks = path === "/healthz" ? options.liveness : path === "/readyz" ? options.readiness : undefined;
   const known = checks !== undefined || (path === "/metrics" && options.registry !== undefined);

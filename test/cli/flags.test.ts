@@ -36,3 +36,33 @@ test("addresses are HOST:PORT or off", (t) => {
   t.is(parseAddress("off", "--metrics-address"), undefined);
   t.throws(() => parseAddress("8080", "--metrics-address"), { message: /--metrics-address "8080" is not HOST:PORT/ });
 });
+
+test("least privilege by default: no workload rollout, /metrics over HTTPS with authentication; both from the environment too", (t) => {
+  const defaults = resolveRunFlags([], {});
+  t.is(defaults["rollout-workloads"], "false");
+  t.is(defaults["metrics-secure"], "true");
+  t.is(defaults["metrics-cert-dir"], undefined);
+  const fromEnv = resolveRunFlags([], { GSO_ROLLOUT_WORKLOADS: "true", GSO_METRICS_SECURE: "false", GSO_METRICS_CERT_DIR: "/certs" });
+  t.is(fromEnv["rollout-workloads"], "true");
+  t.is(fromEnv["metrics-secure"], "false");
+  t.is(fromEnv["metrics-cert-dir"], "/certs");
+});
+
+test("run refuses plain HTTP metrics on an address other than loopback, and says what to do", async (t) => {
+  const { runRun } = await import("../../src/cli/run.js");
+  const kubeconfig = new URL("../../../test/fixtures/no-such-kubeconfig", import.meta.url).pathname;
+  await t.throwsAsync(() => runRun([`--kubeconfig=${kubeconfig}`, "--metrics-address=0.0.0.0:8080", "--metrics-secure=false"], AbortSignal.abort()), {
+    message: /--metrics-secure=false serves \/metrics without TLS or authentication to anyone who reaches 0\.0\.0\.0:8080: allowed on a loopback address only/,
+  });
+});
+
+test("every flag of run is in run --help and in the flags table of docs/operations.md", async (t) => {
+  const { OPTIONS, RUN_USAGE } = await import("../../src/cli/run.js");
+  const { readFile } = await import("node:fs/promises");
+  const operations = await readFile(new URL("../../../docs/operations.md", import.meta.url), "utf8");
+  const table = operations.slice(operations.indexOf("| Flag |"), operations.indexOf("Durations are written"));
+  for (const name of Object.keys(OPTIONS).filter((n) => n !== "help")) {
+    t.true(RUN_USAGE.includes(`--${name} `), `--${name} is missing from run --help`);
+    t.true(table.includes(`\`--${name}`), `--${name} is missing from docs/operations.md`);
+  }
+});

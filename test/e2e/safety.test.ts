@@ -12,7 +12,8 @@ let e2e: E2E;
 
 test.before(async () => {
   e2e = await E2E.start();
-  await e2e.startOperator({ recheckPeriod: "4s" });
+  // The rollout test below needs the operator to roll opted-in workloads.
+  await e2e.startOperator({ recheckPeriod: "4s", extraArgs: ["--rollout-workloads=true"] });
 });
 
 test.after.always(async () => {

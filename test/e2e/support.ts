@@ -129,6 +129,8 @@ export class E2E {
         `--kubeconfig=${options.kubeconfig ?? this.kube.kubeconfigPath}`,
         `--recheck-period=${options.recheckPeriod ?? "5s"}`,
         `--metrics-address=127.0.0.1:${metricsPort}`,
+        // Plain HTTP on loopback, so tests read /metrics without a token (test/chart/least-privilege.test.ts covers HTTPS).
+        "--metrics-secure=false",
         `--health-address=127.0.0.1:${healthPort}`,
         `--leader-elect=${options.leaderElect ?? false}`,
         `--leader-election-namespace=${options.leaderElectionNamespace ?? "default"}`,

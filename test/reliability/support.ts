@@ -12,7 +12,7 @@
 import test, { type ExecutionContext } from "ava";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { LEADER_ELECTION_RULES, MANAGER_RULES } from "../../src/controller/rbac.js";
+import { DEFAULT_LEADER_ELECTION_ID, leaderElectionRules, MANAGER_RULES } from "../../src/controller/rbac.js";
 import { startFaultProxy, type FaultProxy } from "../../src/devstack/fault-proxy.js";
 import { DEV_PASSWORDS } from "../../src/devstack/openstack-seed.js";
 import { issueToken, type PasswordCredentials } from "../../src/devstack/openstack-admin.js";
@@ -87,7 +87,7 @@ export class Reliability {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
       metadata: { name: "gso-reliability-operator" },
-      rules: [...MANAGER_RULES, ...LEADER_ELECTION_RULES],
+      rules: [...MANAGER_RULES, ...leaderElectionRules(DEFAULT_LEADER_ELECTION_ID)],
     });
     await this.e2e.apply({
       apiVersion: "rbac.authorization.k8s.io/v1",

@@ -30,24 +30,70 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* The rules the operator needs on namespaced resources; kept equal to src/controller/rbac.ts by a test. */}}
+{{/*
+The watched namespaces, as a JSON list without empty names: `--set watchNamespaces={}` gives
+[""], which must mean cluster-wide like [], never a Role in the release's namespace.
+*/}}
+{{- define "gso.watchNamespaces" -}}
+{{- without (.Values.watchNamespaces | default list) "" | toJson -}}
+{{- end -}}
+
+{{/* The Kubernetes user the operator's pods run as: the admission policies match it. */}}
+{{- define "gso.operatorUser" -}}
+system:serviceaccount:{{ .Release.Namespace }}:{{ include "gso.serviceAccountName" . }}
+{{- end -}}
+
+{{/*
+The rules below are kept equal to src/controller/rbac.ts by test/chart/chart.test.ts;
+docs/security.md says why each one is needed.
+*/}}
+
+{{/* MANAGER_RULES: in every watched namespace (a Role each), or cluster-wide with watchNamespaces: []. */}}
 {{- define "gso.managerRules" -}}
 - apiGroups: ["glance.stores.dev"]
   resources: ["glancestores"]
-  verbs: ["get", "list", "watch", "update", "patch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["glance.stores.dev"]
   resources: ["glancestores/status"]
-  verbs: ["get", "update", "patch"]
-- apiGroups: ["glance.stores.dev"]
-  resources: ["glancestores/finalizers"]
-  verbs: ["update"]
+  verbs: ["patch"]
 - apiGroups: [""]
   resources: ["secrets", "configmaps"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["list", "watch", "create", "update", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
+{{- end -}}
+
+{{/* ROLLOUT_RULES: only with rollout.enabled. */}}
+{{- define "gso.rolloutRules" -}}
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
+{{- end -}}
+
+{{/* METRICS_AUTH_RULES: cluster-scoped reviews, only with metrics.secure. */}}
+{{- define "gso.metricsAuthRules" -}}
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
+{{- end -}}
+
+{{/* METRICS_READER_RULES: for the scraper, bound by the user. */}}
+{{- define "gso.metricsReaderRules" -}}
+- nonResourceURLs: ["/metrics"]
+  verbs: ["get"]
+{{- end -}}
+
+{{/* leaderElectionRules(<the Lease's name>): in the release's namespace. */}}
+{{- define "gso.leaderElectionRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["create"]
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  resourceNames: [{{ include "gso.fullname" . | quote }}]
+  verbs: ["get", "update"]
 {{- end -}}
