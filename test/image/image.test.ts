@@ -8,6 +8,7 @@
  * dependencies only, within its size budget.
  */
 import test from "ava";
+import { Agent, request } from "undici";
 import { chown, copyFile, lstat, mkdir, readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -277,8 +278,13 @@ test.serial("the operator in the image, run as the chart deploys it, makes a sto
     const ready = await e2e.waitForStore("imaged", "Ready, by the operator in the image", isReady);
     t.true(ready.status?.rendered);
     t.truthy(await e2e.renderedFiles());
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    t.regex(metrics, /^glance_store_operator_leader 1$/m);
+    // /metrics is HTTPS for authorized scrapers (the chart's default): a ServiceAccount bound to the metrics-reader role reads it.
+    await kube.kubectl(["create", "serviceaccount", "prometheus", "-n", "gso-system"]);
+    await kube.kubectl(["create", "clusterrolebinding", "prometheus-reads-gso-image", "--clusterrole=gso-glance-store-operator-metrics-reader", "--serviceaccount=gso-system:prometheus"]);
+    const token = (await kube.kubectl(["create", "token", "prometheus", "-n", "gso-system"])).stdout.trim();
+    const scrape = await request(`https://127.0.0.1:${metricsPort}/metrics`, { dispatcher: new Agent({ connect: { rejectUnauthorized: false } }), headers: { authorization: `Bearer ${token}` } });
+    t.is(scrape.statusCode, 200);
+    t.regex(await scrape.body.text(), /^glance_store_operator_leader 1$/m);
 
     // SIGTERM, as the kubelet sends it: node is PID 1 and shuts down cleanly.
     const stopStarted = Date.now();
