@@ -82,6 +82,10 @@ test.serial("installed into a real apiserver, the operator running as the chart'
     const kube = e2e.kube;
     const install = await kube.helm(["install", "gso", CHART, "--namespace", "gso-system", "--create-namespace", "--skip-crds"]);
     t.regex(install.stdout, /STATUS: deployed/);
+    // NOTES say what to do next: the Secret, the stores, the mount, where to look, how to upgrade and uninstall.
+    for (const next of [/kubectl -n openstack create secret generic glance-cinder/, /kind: GlanceStore/, /\/etc\/glance\/glance\.conf\.d/, /glance\.stores\.dev\/target: glance-api/, /kubectl get gst -n openstack -o wide/, /kubectl describe gst/, /docs\/troubleshooting\.md/, /kubectl apply --server-side -f <new chart>\/crds\//, /Uninstalling/]) {
+      t.regex(install.stdout, next);
+    }
     const serviceAccount = (await kube.kubectl(["get", "serviceaccount", "-n", "gso-system", "-o", "jsonpath={.items[*].metadata.name}"])).stdout.trim();
     t.is(serviceAccount, "gso-glance-store-operator");
 
@@ -90,15 +94,28 @@ test.serial("installed into a real apiserver, the operator running as the chart'
     const denied = await kube.kubectl(["--kubeconfig", kubeconfig, "get", "pods", "-n", NAMESPACE], { allowFailure: true });
     t.regex(denied.stderr, /forbidden/);
 
-    await e2e.startOperator({ kubeconfig, leaderElect: true, leaderElectionNamespace: "gso-system" });
+    const operator = await e2e.startOperator({ kubeconfig, leaderElect: true, leaderElectionNamespace: "gso-system" });
     const type = await e2e.openstack.admin.createVolumeType(unique("chart"));
     await e2e.apply(e2e.store("charted", { volumeType: type.name, default: true }));
     const ready = await e2e.waitForStore("charted", "Ready under the chart's RBAC", isReady);
     t.true(ready.status?.rendered);
     t.truthy(await e2e.renderedFiles());
 
+    // Uninstalled (and the operator gone), Glance keeps its files and the store its finalizer (docs/operations.md, Uninstalling).
     const uninstall = await kube.helm(["uninstall", "gso", "--namespace", "gso-system"]);
     t.regex(uninstall.stdout, /uninstalled/);
+    await operator.process.stop();
+    t.truthy(await e2e.renderedFiles(), "the rendered ConfigMap and Secret stay");
+    t.deepEqual((await e2e.getStore("charted"))?.metadata.finalizers, ["glance.stores.dev/image-volumes"]);
+    // Deleted with no operator: it waits (this is what keeps a namespace Terminating) ...
+    await kube.kubectl(["delete", "glancestore", "charted", "-n", NAMESPACE, "--wait=false"]);
+    t.truthy((await e2e.getStore("charted"))?.metadata.deletionTimestamp);
+    // ... until the documented patch removes the finalizer; it refuses to remove any other one.
+    const patch = (finalizer: string) => JSON.stringify([{ op: "test", path: "/metadata/finalizers/0", value: finalizer }, { op: "remove", path: "/metadata/finalizers/0" }]);
+    const wrong = await kube.kubectl(["patch", "glancestore", "charted", "-n", NAMESPACE, "--type=json", "-p", patch("example.com/other")], { allowFailure: true });
+    t.not(wrong.code, 0);
+    await kube.kubectl(["patch", "glancestore", "charted", "-n", NAMESPACE, "--type=json", "-p", patch("glance.stores.dev/image-volumes")]);
+    await e2e.waitForGone("charted", 30_000);
   } finally {
     await e2e.stop();
   }
