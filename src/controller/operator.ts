@@ -65,15 +65,11 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const identity = options.identity ?? `${process.env["POD_NAME"] ?? hostname()}_${randomBytes(4).toString("hex")}`;
   const checker =
     options.checker ??
-    ((): OpenStackClient => {
-      const client = new OpenStackClient({
-        logger: logger.child({ component: "openstack" }),
-        observer: metrics.observeOpenStackRequest,
-        ...(options.authRefusalBackoffMs === undefined ? {} : { authRefusalHoldMs: options.authRefusalBackoffMs }),
-      });
-      metrics.setHeldCredentialSetsSource(() => client.heldCredentialSets());
-      return client;
-    })();
+    new OpenStackClient({
+      logger: logger.child({ component: "openstack" }),
+      observer: metrics.observeOpenStackRequest,
+      ...(options.authRefusalBackoffMs === undefined ? {} : { authRefusalHoldMs: options.authRefusalBackoffMs }),
+    });
   // Every write goes through the fence: once this replica stops leading, a reconcile still running writes nothing more.
   let fence: string | undefined = "not leading yet";
   const writer = new FencedKubeWriter(options.writer ?? new ClientNodeKubeWriter(kubeConfig, { reportingInstance: identity }), () => fence);

@@ -24,7 +24,7 @@ import {
 } from "./naming.js";
 import { observeTarget, readPrevious, readStoreObject, targetOf, type CredentialsPolicy, type GlanceStoreObject, type StoreObject } from "./observe.js";
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
-import { countStates, storeTimes, type StoreState } from "./store-metrics.js";
+import { countStates, storeSummary, type StoreState } from "./store-metrics.js";
 import { planWrites, type PlannedWrite } from "./write-plan.js";
 
 /** Read access to the informers' caches: a reconcile reads the cluster only from them. */
@@ -40,8 +40,8 @@ export type { StoreState } from "./store-metrics.js";
 
 export interface ReconcilerMetrics {
   setStoreStates(target: string, states: Readonly<Record<StoreState, number>>): void;
-  /** Since when (ms since the epoch) the target's longest-degraded store and its oldest held deletion last; undefined: none. */
-  setStoreTimes(target: string, times: { readonly degradedSinceMs: number | undefined; readonly deletionBlockedSinceMs: number | undefined }): void;
+  /** Since when (ms since the epoch) the target's longest-degraded store and its oldest held deletion last (undefined: none), and its stores with refused credentials. */
+  setStoreSummary(target: string, times: { readonly degradedSinceMs: number | undefined; readonly deletionBlockedSinceMs: number | undefined; readonly credentialsRefused: number }): void;
   removeTarget(target: string): void;
 }
 
@@ -186,9 +186,9 @@ export class TargetReconciler {
     const metrics = this.#options.metrics;
     if (metrics !== undefined) {
       metrics.setStoreStates(key, countStates(decision));
-      metrics.setStoreTimes(
+      metrics.setStoreSummary(
         key,
-        storeTimes(decision, {
+        storeSummary(decision, {
           conditions: (storeKey) => {
             const object = byKey.get(storeKey);
             const storeDecision = decision.stores.find((s) => s.key === storeKey);

@@ -25,7 +25,7 @@ export function countStates(decision: TargetDecision): Record<StoreState, number
 }
 
 /** What the times are read from, per store key (`namespace/name`). */
-export interface StoreTimeSources {
+export interface StoreSummarySources {
   /** The store's conditions as written to its status (with lastTransitionTime), if known. */
   conditions(key: string): readonly Condition[] | undefined;
   /** The store's metadata.deletionTimestamp, if set. */
@@ -35,12 +35,14 @@ export interface StoreTimeSources {
 /**
  * Since when (ms since the epoch) the target's longest-degraded store has not
  * been Ready (its Ready lastTransitionTime, which survives operator restarts
- * and leader changes), and the earliest deletionTimestamp of its stores
- * whose deletion is held.
+ * and leader changes), the earliest deletionTimestamp of its stores whose
+ * deletion is held, and how many of its stores Keystone refused the
+ * credentials of (held off, as their status records, across restarts too).
  */
-export function storeTimes(decision: TargetDecision, sources: StoreTimeSources): { degradedSinceMs: number | undefined; deletionBlockedSinceMs: number | undefined } {
+export function storeSummary(decision: TargetDecision, sources: StoreSummarySources): { degradedSinceMs: number | undefined; deletionBlockedSinceMs: number | undefined; credentialsRefused: number } {
   let degradedSinceMs: number | undefined;
   let deletionBlockedSinceMs: number | undefined;
+  let credentialsRefused = 0;
   const earliest = (current: number | undefined, time: string | undefined): number | undefined => {
     const ms = time === undefined ? Number.NaN : Date.parse(time);
     if (!Number.isFinite(ms)) return current;
@@ -54,6 +56,7 @@ export function storeTimes(decision: TargetDecision, sources: StoreTimeSources):
     }
     const held = store.conditions.find((c) => c.type === "Ready")?.reason === "DeletionBlocked";
     if (held) deletionBlockedSinceMs = earliest(deletionBlockedSinceMs, sources.deletionTimestamp(store.key));
+    if (store.conditions.some((c) => c.type === "CredentialsValid" && c.reason === "AuthFailed")) credentialsRefused += 1;
   }
-  return { degradedSinceMs, deletionBlockedSinceMs };
+  return { degradedSinceMs, deletionBlockedSinceMs, credentialsRefused };
 }

@@ -31,12 +31,14 @@ export interface InformerMetrics {
   informerRestarted(resource: string, reason: InformerRestartReason): void;
 }
 
-/** Since when a target's oldest lasting problems have lasted, in ms since the epoch; undefined: none. */
-export interface StoreTimes {
+/** Since when a target's oldest lasting problems have lasted, in ms since the epoch (undefined: none), and its stores with refused credentials. */
+export interface StoreSummary {
   /** The Ready lastTransitionTime of its longest-degraded store (rendered, kept last-good, adding and deleting disabled). */
   readonly degradedSinceMs: number | undefined;
   /** The earliest deletionTimestamp of its stores whose deletion is held (DeletionBlocked). */
   readonly deletionBlockedSinceMs: number | undefined;
+  /** Stores whose credentials Keystone refused (CredentialsValid reason AuthFailed). */
+  readonly credentialsRefused: number;
 }
 
 export interface OperatorMetricsOptions {
@@ -78,7 +80,7 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
   readonly #keystoneHeld: Counter;
   readonly #degradedSince: Gauge<"target">;
   readonly #deletionBlockedSince: Gauge<"target">;
-  #heldCredentialSetsSource: (() => number) | undefined;
+  readonly #credentialsRefused: Gauge<"target">;
   readonly #maxLabelValues: number;
   readonly #seenLabelValues = new Map<string, Set<string>>();
   readonly #storeStatesByTarget = new Map<string, Set<string>>();
@@ -165,15 +167,11 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
       help: "Token requests not sent because Keystone refused the same credentials earlier and they are held off to avoid a lockout.",
       registers,
     });
-    // Read at scrape time: a hold ends by itself when its backoff passes.
-    const heldSource = (): number | undefined => this.#heldCredentialSetsSource?.();
-    new Gauge({
-      name: `${METRIC_PREFIX}keystone_held_credential_sets`,
-      help: "Credential sets Keystone refused that are held off now: not sent again until --auth-refusal-backoff has passed or their Secret changes. Only the leader checks credentials; a standby reports 0.",
+    this.#credentialsRefused = new Gauge({
+      name: `${METRIC_PREFIX}credentials_refused_stores`,
+      help: "Per target: its stores whose credentials Keystone refused (CredentialsValid=False, AuthFailed); the operator holds them off (--auth-refusal-backoff) until they change. A rendered one keeps a restarting glance-api from starting.",
+      labelNames: ["target"],
       registers,
-      collect() {
-        this.set(heldSource() ?? 0);
-      },
     });
     this.#degradedSince = new Gauge({
       name: `${METRIC_PREFIX}degraded_since_timestamp_seconds`,
@@ -241,12 +239,14 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
   }
 
   /**
-   * Since when the target's oldest problems last: each time is set when
-   * given and removed from the exposition when not, so an alert on
-   * `time() - metric` ends when the problem does.
+   * Since when the target's oldest problems last, and how many of its
+   * stores have refused credentials: each time is set when given and
+   * removed from the exposition when not, so an alert on `time() - metric`
+   * ends when the problem does.
    */
-  setStoreTimes(target: string, times: StoreTimes): void {
+  setStoreSummary(target: string, times: StoreSummary): void {
     const labels = { target: this.#label("target", target) };
+    this.#credentialsRefused.set(labels, times.credentialsRefused);
     for (const [gauge, ms] of [
       [this.#degradedSince, times.degradedSinceMs],
       [this.#deletionBlockedSince, times.deletionBlockedSinceMs],
@@ -256,11 +256,6 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
     }
   }
 
-  /** Where `keystone_held_credential_sets` is read from at each scrape (the OpenStack client's ledger). */
-  setHeldCredentialSetsSource(source: () => number): void {
-    this.#heldCredentialSetsSource = source;
-  }
-
   /** Forgets a target that has no store any more. */
   removeTarget(target: string): void {
     const targetLabel = this.#label("target", target);
@@ -268,6 +263,7 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
     this.#storeStatesByTarget.delete(targetLabel);
     this.#degradedSince.remove({ target: targetLabel });
     this.#deletionBlockedSince.remove({ target: targetLabel });
+    this.#credentialsRefused.remove({ target: targetLabel });
   }
 
   informerRestarted(resource: string, reason: InformerRestartReason): void {

@@ -261,11 +261,13 @@ test("monitoring is off by default; on, the ServiceMonitor scrapes the metrics S
 
 test("the ServiceMonitor for an authenticated https endpoint: bearer token file or authorization, and tlsConfig (insecureSkipVerify by default, as kubebuilder's)", async (t) => {
   const endpoint = async (set: string[]) => ((only(await render(["serviceMonitor.enabled=true", ...set]), "ServiceMonitor").spec as { endpoints: Record<string, unknown>[] }).endpoints[0] as Record<string, unknown>);
-  t.like(await endpoint(["serviceMonitor.scheme=https", "serviceMonitor.bearerTokenFile=/var/run/secrets/kubernetes.io/serviceaccount/token"]), {
+  // Over https with nothing else said: Prometheus' own ServiceAccount token, and no certificate check, as kubebuilder's ServiceMonitor.
+  t.like(await endpoint(["serviceMonitor.scheme=https"]), {
     scheme: "https",
     bearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
     tlsConfig: { insecureSkipVerify: true },
   });
+  t.is((await endpoint(["serviceMonitor.scheme=https", "serviceMonitor.bearerTokenFile=/etc/prometheus/token"]))["bearerTokenFile"], "/etc/prometheus/token");
   const withSecret = await endpoint([
     "serviceMonitor.scheme=https",
     "serviceMonitor.authorization.type=Bearer",
@@ -275,6 +277,7 @@ test("the ServiceMonitor for an authenticated https endpoint: bearer token file 
     "serviceMonitor.tlsConfig.serverName=gso-glance-store-operator-metrics.gso-system.svc",
   ]);
   t.deepEqual(withSecret["authorization"], { type: "Bearer", credentials: { name: "prometheus-token", key: "token" } });
+  t.false("bearerTokenFile" in withSecret, "authorization instead of the token file");
   t.deepEqual(withSecret["tlsConfig"], { insecureSkipVerify: false, serverName: "gso-glance-store-operator-metrics.gso-system.svc" });
   t.false("tlsConfig" in (await endpoint([])), "no tlsConfig over http");
   t.regex(await helmFails(["template", "gso", CHART, "--set", "serviceMonitor.enabled=true,metrics.service.enabled=false"]), /serviceMonitor\.enabled needs the metrics Service/);

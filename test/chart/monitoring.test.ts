@@ -109,7 +109,7 @@ test("every query of the Grafana dashboard is PromQL and names only metrics the 
     "glance_store_operator_reconcile_duration_seconds_bucket",
     "glance_store_operator_openstack_requests_total",
     "glance_store_operator_keystone_refusals_total",
-    "glance_store_operator_keystone_held_credential_sets",
+    "glance_store_operator_credentials_refused_stores",
   ]) {
     t.true(used.has(wanted), `the dashboard shows ${wanted}`);
   }

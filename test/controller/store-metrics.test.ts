@@ -6,7 +6,7 @@
 import test from "ava";
 import type { Condition, DesiredCondition } from "../../src/controller/conditions.js";
 import type { StoreDecision, TargetDecision } from "../../src/controller/decide.js";
-import { countStates, storeState, storeTimes } from "../../src/controller/store-metrics.js";
+import { countStates, storeState, storeSummary } from "../../src/controller/store-metrics.js";
 
 function store(key: string, ready: DesiredCondition["reason"], overrides: Partial<StoreDecision> = {}): StoreDecision {
   return {
@@ -50,22 +50,23 @@ test("degraded since: the earliest Ready lastTransitionTime of the degraded stor
     "ns/pending": readyCondition("False", "2025-01-01T00:00:00Z"),
     "ns/ready": readyCondition("True", "2024-01-01T00:00:00Z"),
   };
-  const times = storeTimes(decision(store("ns/a", "Unreachable"), store("ns/b", "AuthFailed"), store("ns/pending", "VolumeTypeNotFound", { rendered: false }), store("ns/ready", "Ready")), {
+  const times = storeSummary(decision(store("ns/a", "Unreachable"), store("ns/b", "AuthFailed"), store("ns/pending", "VolumeTypeNotFound", { rendered: false }), store("ns/ready", "Ready")), {
     conditions: (key) => conditions[key],
     deletionTimestamp: () => undefined,
   });
   t.is(times.degradedSinceMs, Date.parse("2026-01-01T08:00:00Z"));
   t.is(times.deletionBlockedSinceMs, undefined);
+  t.is(times.credentialsRefused, 0);
 });
 
 test("nothing degraded, nothing held: both times are absent", (t) => {
-  const times = storeTimes(decision(store("ns/a", "Ready")), { conditions: () => readyCondition("True", "2026-01-01T00:00:00Z"), deletionTimestamp: () => undefined });
-  t.deepEqual(times, { degradedSinceMs: undefined, deletionBlockedSinceMs: undefined });
+  const times = storeSummary(decision(store("ns/a", "Ready")), { conditions: () => readyCondition("True", "2026-01-01T00:00:00Z"), deletionTimestamp: () => undefined });
+  t.deepEqual(times, { degradedSinceMs: undefined, deletionBlockedSinceMs: undefined, credentialsRefused: 0 });
 });
 
 test("deletion blocked since: the earliest deletionTimestamp of the stores held by DeletionBlocked, not of those leaving", (t) => {
   const deleted: Record<string, string> = { "ns/held": "2026-03-01T12:00:00Z", "ns/held-later": "2026-03-02T12:00:00Z", "ns/leaving": "2026-02-01T00:00:00Z" };
-  const times = storeTimes(decision(store("ns/held", "DeletionBlocked"), store("ns/held-later", "DeletionBlocked"), store("ns/leaving", "Deleting", { rendered: false })), {
+  const times = storeSummary(decision(store("ns/held", "DeletionBlocked"), store("ns/held-later", "DeletionBlocked"), store("ns/leaving", "Deleting", { rendered: false })), {
     conditions: () => undefined,
     deletionTimestamp: (key) => deleted[key],
   });
@@ -74,9 +75,23 @@ test("deletion blocked since: the earliest deletionTimestamp of the stores held 
 });
 
 test("unknown or unreadable times are skipped, not taken for the epoch", (t) => {
-  const times = storeTimes(decision(store("ns/a", "Unreachable"), store("ns/held", "DeletionBlocked")), {
+  const times = storeSummary(decision(store("ns/a", "Unreachable"), store("ns/held", "DeletionBlocked")), {
     conditions: () => [{ type: "Ready", status: "False", reason: "Unreachable", message: "", lastTransitionTime: "not a time" }],
     deletionTimestamp: () => undefined,
   });
-  t.deepEqual(times, { degradedSinceMs: undefined, deletionBlockedSinceMs: undefined });
+  t.deepEqual(times, { degradedSinceMs: undefined, deletionBlockedSinceMs: undefined, credentialsRefused: 0 });
+});
+
+test("credentials refused: the stores whose CredentialsValid says AuthFailed, rendered or not; not KeystoneRejected", (t) => {
+  const credentials = (reason: string): DesiredCondition => ({ type: "CredentialsValid", status: reason === "AuthFailed" ? "False" : "Unknown", reason, message: "" });
+  const refusedKept = store("ns/kept", "AuthFailed");
+  const summary = storeSummary(
+    decision(
+      { ...refusedKept, conditions: [credentials("AuthFailed"), ...refusedKept.conditions] },
+      { ...store("ns/new", "AuthFailed", { rendered: false }), conditions: [credentials("AuthFailed")] },
+      { ...store("ns/proxy", "KeystoneRejected", { rendered: false }), conditions: [credentials("KeystoneRejected")] },
+    ),
+    { conditions: () => undefined, deletionTimestamp: () => undefined },
+  );
+  t.is(summary.credentialsRefused, 2);
 });

@@ -188,8 +188,9 @@ test.serial("the operator's metrics count reconciles, OpenStack requests and sto
   t.regex(text, /glance_store_operator_reconcile_total\{[^}]*result="requeue"[^}]*\} [1-9]/);
   t.regex(text, /glance_store_operator_openstack_requests_total\{[^}]*kind="auth"/);
   t.regex(text, /glance_store_operator_stores\{[^}]*state="ready"[^}]*\} [1-9]/);
-  // The wrong password of the test above is held off for --auth-refusal-backoff (1 hour).
-  t.regex(text, /\nglance_store_operator_keystone_held_credential_sets 1\n/);
+  // The wrong password of the test above: refused once, held off since, and its store counted.
   t.regex(text, /\nglance_store_operator_keystone_refusals_total 1\n/);
+  t.regex(text, new RegExp(`\nglance_store_operator_credentials_refused_stores\\{target="${NAMESPACE}/wrong-password"\\} 1\n`));
+  t.regex(text, new RegExp(`\nglance_store_operator_credentials_refused_stores\\{target="${NAMESPACE}/conflicts"\\} 0\n`));
   t.false(text.includes(e2e.openstack.glanceCredentials.password));
 });
