@@ -24,6 +24,7 @@ import {
 } from "./naming.js";
 import { observeTarget, readPrevious, readStoreObject, targetOf, type CredentialsPolicy, type GlanceStoreObject, type StoreObject } from "./observe.js";
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
+import { countStates, storeSummary, type StoreState } from "./store-metrics.js";
 import { planWrites, type PlannedWrite } from "./write-plan.js";
 
 /** Read access to the informers' caches: a reconcile reads the cluster only from them. */
@@ -36,10 +37,12 @@ export interface ReconcilerCaches {
   readonly statefulSets?: { list(namespace?: string): readonly V1StatefulSet[] };
 }
 
-export type StoreState = "ready" | "degraded" | "pending" | "deleting";
+export type { StoreState } from "./store-metrics.js";
 
 export interface ReconcilerMetrics {
   setStoreStates(target: string, states: Readonly<Record<StoreState, number>>): void;
+  /** Since when (ms since the epoch) the target's longest-degraded store and its oldest held deletion last (undefined: none), and its stores with refused credentials. */
+  setStoreSummary(target: string, times: { readonly degradedSinceMs: number | undefined; readonly deletionBlockedSinceMs: number | undefined; readonly credentialsRefused: number }): void;
   removeTarget(target: string): void;
 }
 
@@ -181,7 +184,21 @@ export class TargetReconciler {
       if (!objects.some((o) => o.uid === uid) || released.has(uid)) this.#written.delete(uid);
     }
 
-    this.#options.metrics?.setStoreStates(key, countStates(decision));
+    const metrics = this.#options.metrics;
+    if (metrics !== undefined) {
+      metrics.setStoreStates(key, countStates(decision));
+      metrics.setStoreSummary(
+        key,
+        storeSummary(decision, {
+          conditions: (storeKey) => {
+            const object = byKey.get(storeKey);
+            const storeDecision = decision.stores.find((s) => s.key === storeKey);
+            return object === undefined || storeDecision === undefined || released.has(object.uid) ? undefined : this.#mergedConditions(object, storeDecision).conditions;
+          },
+          deletionTimestamp: (storeKey) => timestampOf(byKey.get(storeKey)?.raw.metadata?.deletionTimestamp),
+        }),
+      );
+    }
     log.debug({ action: decision.action.kind, rendered: decision.renderedStoreIds }, "reconciled");
     return Outcome.recheckAfter(nextCheckInMs(decision, now, this.#options.recheckPeriodMs));
   }
@@ -208,12 +225,17 @@ export class TargetReconciler {
     }
   }
 
-  async #writeStatus(object: StoreObject, decision: StoreDecision): Promise<void> {
+  /** The store's conditions as its status has them after this reconcile (times kept unless a status flips), and before. */
+  #mergedConditions(object: StoreObject, decision: StoreDecision): { conditions: Condition[]; before: Condition[] | undefined; lastStatus: Record<string, unknown> | undefined } {
     const now = new Date(this.#options.clock.now());
     const last = this.#written.get(object.uid);
     const lastStatus = last !== undefined && last.generation === object.generation ? last.status : undefined;
-    const currentConditions = ((lastStatus?.["conditions"] as Condition[] | undefined) ?? object.status?.conditions) as Condition[] | undefined;
-    const conditions = mergeConditions(currentConditions, decision.conditions, { now, observedGeneration: object.generation });
+    const before = ((lastStatus?.["conditions"] as Condition[] | undefined) ?? object.status?.conditions) as Condition[] | undefined;
+    return { conditions: mergeConditions(before, decision.conditions, { now, observedGeneration: object.generation }), before, lastStatus };
+  }
+
+  async #writeStatus(object: StoreObject, decision: StoreDecision): Promise<void> {
+    const { conditions, before: currentConditions, lastStatus } = this.#mergedConditions(object, decision);
     const status: Record<string, unknown> = {
       observedGeneration: object.generation ?? null,
       storeId: object.storeId,
@@ -405,15 +427,8 @@ function withoutNulls(value: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined));
 }
 
-function countStates(decision: TargetDecision): Record<StoreState, number> {
-  const counts: Record<StoreState, number> = { ready: 0, degraded: 0, pending: 0, deleting: 0 };
-  for (const store of decision.stores) {
-    const ready = store.conditions.find((c) => c.type === "Ready");
-    const deleting = ready?.reason === "DeletionBlocked" || ready?.reason === "Deleting";
-    if (deleting) counts.deleting += 1;
-    else if (store.addDeleteEnabled) counts.ready += 1;
-    else if (store.rendered) counts.degraded += 1;
-    else counts.pending += 1;
-  }
-  return counts;
+/** metav1.Time as the cache holds it: a string, or a Date once client-node has parsed it. */
+function timestampOf(value: unknown): string | undefined {
+  if (value instanceof Date) return value.toISOString();
+  return typeof value === "string" ? value : undefined;
 }

@@ -31,6 +31,16 @@ export interface InformerMetrics {
   informerRestarted(resource: string, reason: InformerRestartReason): void;
 }
 
+/** Since when a target's oldest lasting problems have lasted, in ms since the epoch (undefined: none), and its stores with refused credentials. */
+export interface StoreSummary {
+  /** The Ready lastTransitionTime of its longest-degraded store (rendered, kept last-good, adding and deleting disabled). */
+  readonly degradedSinceMs: number | undefined;
+  /** The earliest deletionTimestamp of its stores whose deletion is held (DeletionBlocked). */
+  readonly deletionBlockedSinceMs: number | undefined;
+  /** Stores whose credentials Keystone refused (CredentialsValid reason AuthFailed). */
+  readonly credentialsRefused: number;
+}
+
 export interface OperatorMetricsOptions {
   /** Also export Node.js process metrics (CPU, memory, event loop lag) with the same prefix. */
   readonly processMetrics?: boolean;
@@ -68,6 +78,9 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
   readonly #leader: Gauge;
   readonly #keystoneRefusals: Counter;
   readonly #keystoneHeld: Counter;
+  readonly #degradedSince: Gauge<"target">;
+  readonly #deletionBlockedSince: Gauge<"target">;
+  readonly #credentialsRefused: Gauge<"target">;
   readonly #maxLabelValues: number;
   readonly #seenLabelValues = new Map<string, Set<string>>();
   readonly #storeStatesByTarget = new Map<string, Set<string>>();
@@ -154,6 +167,24 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
       help: "Token requests not sent because Keystone refused the same credentials earlier and they are held off to avoid a lockout.",
       registers,
     });
+    this.#credentialsRefused = new Gauge({
+      name: `${METRIC_PREFIX}credentials_refused_stores`,
+      help: "Per target: its stores whose credentials Keystone refused (CredentialsValid=False, AuthFailed); the operator holds them off (--auth-refusal-backoff) until they change. A rendered one keeps a restarting glance-api from starting.",
+      labelNames: ["target"],
+      registers,
+    });
+    this.#degradedSince = new Gauge({
+      name: `${METRIC_PREFIX}degraded_since_timestamp_seconds`,
+      help: "Per target: since when (Unix time) its longest-degraded store has not been Ready while Glance keeps it as last rendered (state degraded: images readable, adding and deleting disabled); the store's Ready lastTransitionTime. Absent while no store of the target is degraded.",
+      labelNames: ["target"],
+      registers,
+    });
+    this.#deletionBlockedSince = new Gauge({
+      name: `${METRIC_PREFIX}deletion_blocked_since_timestamp_seconds`,
+      help: "Per target: the earliest deletionTimestamp (Unix time) of its stores whose deletion is held (Ready reason DeletionBlocked: image volumes remain or cannot be counted). Absent while no deletion of the target is held.",
+      labelNames: ["target"],
+      registers,
+    });
     this.#leader.set(0);
     this.#queueDepth.set(0);
     this.#queueInFlight.set(0);
@@ -207,11 +238,32 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
     this.#storeStatesByTarget.set(targetLabel, next);
   }
 
+  /**
+   * Since when the target's oldest problems last, and how many of its
+   * stores have refused credentials: each time is set when given and
+   * removed from the exposition when not, so an alert on `time() - metric`
+   * ends when the problem does.
+   */
+  setStoreSummary(target: string, times: StoreSummary): void {
+    const labels = { target: this.#label("target", target) };
+    this.#credentialsRefused.set(labels, times.credentialsRefused);
+    for (const [gauge, ms] of [
+      [this.#degradedSince, times.degradedSinceMs],
+      [this.#deletionBlockedSince, times.deletionBlockedSinceMs],
+    ] as const) {
+      if (ms !== undefined && Number.isFinite(ms)) gauge.set(labels, ms / 1000);
+      else gauge.remove(labels);
+    }
+  }
+
   /** Forgets a target that has no store any more. */
   removeTarget(target: string): void {
     const targetLabel = this.#label("target", target);
     for (const state of this.#storeStatesByTarget.get(targetLabel) ?? []) this.#stores.remove({ target: targetLabel, state });
     this.#storeStatesByTarget.delete(targetLabel);
+    this.#degradedSince.remove({ target: targetLabel });
+    this.#deletionBlockedSince.remove({ target: targetLabel });
+    this.#credentialsRefused.remove({ target: targetLabel });
   }
 
   informerRestarted(resource: string, reason: InformerRestartReason): void {

@@ -5,6 +5,8 @@
  * stack and one operator without seeing each other's stores.
  */
 import test from "ava";
+import { randomUUID } from "node:crypto";
+import { waitFor } from "../../src/devstack/wait.js";
 import { condition, E2E, isReady, NAMESPACE, unique, type OperatorProcess } from "./support.js";
 
 let e2e: E2E;
@@ -139,10 +141,56 @@ test.serial("two defaults and two stores with one id: the older store wins, the 
   t.true(isReady((await e2e.getStore("zz-older"))!));
 });
 
+/** A gauge's value for one target, or undefined while it is absent. */
+function gaugeOf(text: string, name: string, target: string): number | undefined {
+  const match = new RegExp(`^glance_store_operator_${name}\\{target="${target}"\\} (\\S+)$`, "m").exec(text);
+  return match === null ? undefined : Number(match[1]);
+}
+
+test.serial("the since-gauges the alerts read: a store kept last-good since its Ready flipped, a held deletion since its deletionTimestamp; both end with the problem", async (t) => {
+  const target = "since";
+  const key = `${NAMESPACE}/${target}`;
+  const type = await e2e.openstack.admin.createVolumeType(unique("since"));
+  await e2e.putCredentialsSecret("since-creds", e2e.openstack.glanceCredentials);
+  await e2e.apply(e2e.store("since-keep", { target, storeId: "keep", volumeType: type.name, default: true }));
+  await e2e.apply(e2e.store("since-lost", { target, storeId: "lost", volumeType: type.name, credentialsSecretRef: { name: "since-creds" } }));
+  await e2e.waitForStore("since-keep", "Ready", isReady);
+  await e2e.waitForStore("since-lost", "Ready", isReady);
+  t.is(gaugeOf(await operator.metrics(), "degraded_since_timestamp_seconds", key), undefined);
+
+  // Its Secret gone, Glance keeps the store as last rendered: degraded since its Ready flipped.
+  await e2e.kube.kubectl(["delete", "secret", "-n", NAMESPACE, "since-creds"]);
+  const kept = await e2e.waitForStore("since-lost", "kept last-good", (s) => condition(s, "Rendered")?.reason === "KeptLastGood" && condition(s, "Ready")?.status === "False");
+  const flipped = Date.parse(condition(kept, "Ready")!.lastTransitionTime) / 1000;
+  const degraded = await waitFor(async () => gaugeOf(await operator.metrics(), "degraded_since_timestamp_seconds", key), { what: "degraded_since for the target", timeoutMs: 30_000 });
+  t.is(degraded, flipped);
+
+  // Deleted while an image volume of it remains: held, since its deletionTimestamp.
+  await e2e.putCredentialsSecret("since-creds", e2e.openstack.glanceCredentials);
+  await e2e.waitForStore("since-lost", "Ready again", isReady);
+  await waitFor(async () => (gaugeOf(await operator.metrics(), "degraded_since_timestamp_seconds", key) === undefined ? true : undefined), { what: "degraded_since gone", timeoutMs: 30_000 });
+  const volume = await e2e.openstack.admin.createVolume({ name: `image-${randomUUID()}`, volumeType: type.name, owner: e2e.openstack.glanceCredentials });
+  await e2e.kube.kubectl(["delete", "glancestore", "-n", NAMESPACE, "since-lost", "--wait=false"]);
+  const held = await e2e.waitForStore("since-lost", "DeletionBlocked", (s) => condition(s, "Ready")?.reason === "DeletionBlocked");
+  const deletedAt = Date.parse((held.metadata as { deletionTimestamp?: string }).deletionTimestamp ?? "") / 1000;
+  const blocked = await waitFor(async () => gaugeOf(await operator.metrics(), "deletion_blocked_since_timestamp_seconds", key), { what: "deletion_blocked_since for the target", timeoutMs: 30_000 });
+  t.is(blocked, deletedAt);
+  t.regex(await operator.metrics(), new RegExp(`glance_store_operator_stores\\{target="${key}",state="deleting"\\} 1`));
+
+  await e2e.openstack.purgeVolume(volume.id);
+  await e2e.waitForGone("since-lost", 30_000);
+  await waitFor(async () => (gaugeOf(await operator.metrics(), "deletion_blocked_since_timestamp_seconds", key) === undefined ? true : undefined), { what: "deletion_blocked_since gone", timeoutMs: 30_000 });
+  t.pass();
+});
+
 test.serial("the operator's metrics count reconciles, OpenStack requests and stores by state", async (t) => {
   const text = await operator.metrics();
   t.regex(text, /glance_store_operator_reconcile_total\{[^}]*result="requeue"[^}]*\} [1-9]/);
   t.regex(text, /glance_store_operator_openstack_requests_total\{[^}]*kind="auth"/);
   t.regex(text, /glance_store_operator_stores\{[^}]*state="ready"[^}]*\} [1-9]/);
+  // The wrong password of the test above: refused once, held off since, and its store counted.
+  t.regex(text, /\nglance_store_operator_keystone_refusals_total 1\n/);
+  t.regex(text, new RegExp(`\nglance_store_operator_credentials_refused_stores\\{target="${NAMESPACE}/wrong-password"\\} 1\n`));
+  t.regex(text, new RegExp(`\nglance_store_operator_credentials_refused_stores\\{target="${NAMESPACE}/conflicts"\\} 0\n`));
   t.false(text.includes(e2e.openstack.glanceCredentials.password));
 });

@@ -72,6 +72,7 @@ test.serial("lockout: a new store with a wrong password, for several re-check pe
     const metrics = await operator.metrics();
     f.check(/^glance_store_operator_keystone_refusals_total [1-9]/m.test(metrics), "the refusal is counted");
     f.check(/^glance_store_operator_keystone_auth_held_total [1-9]/m.test(metrics), "the held requests are counted");
+    f.check(/^glance_store_operator_credentials_refused_stores\{target="openstack\/lockout-fix"\} 1$/m.test(metrics), "the gauge the GlanceStoreCredentialsRefused alert reads counts the store");
   });
   const fixedAt = Date.now();
   await f.step("the password fixed", async () => {
@@ -110,12 +111,19 @@ test.serial("lockout across a restart: a new operator process holds off the cred
   f.check(failures === 1, `the new operator sent the refused password again: ${failures} failures`);
   const after = await reliability.e2e.getStore("lr-new");
   f.check(after?.status?.credentialsRefusal?.retryAt === retryAt, `the same hold: ${JSON.stringify(after?.status?.credentialsRefusal)} (was until ${retryAt})`);
-  f.check(/^glance_store_operator_keystone_auth_held_total [1-9]/m.test(await operator.metrics()), "the new operator held the request off");
+  const metrics = await operator.metrics();
+  f.check(/^glance_store_operator_keystone_auth_held_total [1-9]/m.test(metrics), "the new operator held the request off");
+  f.check(/^glance_store_operator_credentials_refused_stores\{target="openstack\/lockout-restart"\} 1$/m.test(metrics), "the new operator counts the store (the GlanceStoreCredentialsRefused alert stays on across the restart)");
   await f.step("the password fixed", async () => {
     const fixedAt = Date.now();
     await reliability.putSecret("lockout-restart-creds", user.credentials);
     await reliability.waitReady("lr-new", 30_000);
     f.log(`Ready ${seconds(fixedAt)} s after the fix`);
+    const cleared = await waitFor(async () => (/^glance_store_operator_credentials_refused_stores\{target="openstack\/lockout-restart"\} 0$/m.test(await operator.metrics()) ? true : undefined), {
+      what: "the refused-credentials count back to 0",
+      timeoutMs: 10_000,
+    }).catch(() => false);
+    f.check(cleared, "the count drops to 0 once the fixed Secret was accepted");
   });
   f.assert();
 });

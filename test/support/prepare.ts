@@ -1,13 +1,15 @@
 /**
  * Run by the test command before ava: installs the OpenStack and container packages, builds
- * (or finds cached) kube-apiserver, etcd, kubectl and helm, and builds the
- * OpenStack seed databases, once, so parallel test files only start processes.
+ * (or finds cached) kube-apiserver, etcd, kubectl and helm, fetches the
+ * third-party CRDs the manifests use, and builds the OpenStack seed databases,
+ * once, so parallel test files only start processes.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultCacheDir, ensureDevBinaries } from "../../src/devstack/binaries.js";
 import { ensureOpenStackSeed } from "../../src/devstack/openstack-seed.js";
+import { ensureThirdPartyCrds } from "../../src/devstack/third-party-crds.js";
 import { PortAllocator } from "../../src/devstack/ports.js";
 import { ensureContainerPackages, ensureOpenStackPackages } from "../../src/devstack/system-packages.js";
 
@@ -22,6 +24,7 @@ await ensureOpenStackPackages(log);
 await ensureContainerPackages(log);
 const binaries = await ensureDevBinaries({ cacheDir, log });
 log(`binaries: ${JSON.stringify(binaries)}`);
+await ensureThirdPartyCrds({ cacheDir, log });
 const scratch = await mkdtemp(join(tmpdir(), "gso-prepare-"));
 const ports = new PortAllocator();
 try {
