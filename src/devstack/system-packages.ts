@@ -28,11 +28,19 @@ export interface MissingPiece {
   readonly package: string;
 }
 
-export function findMissingOpenStackPieces(): MissingPiece[] {
+/** A list of what is missing, and the function that checks one file for it. */
+function missingFiles(): { missing: MissingPiece[]; need: (path: string, what: string, pkg: string) => void } {
   const missing: MissingPiece[] = [];
-  const need = (path: string, what: string, pkg: string): void => {
-    if (!existsSync(path)) missing.push({ what: `${what} (${path})`, package: pkg });
+  return {
+    missing,
+    need: (path, what, pkg) => {
+      if (!existsSync(path)) missing.push({ what: `${what} (${path})`, package: pkg });
+    },
   };
+}
+
+export function findMissingOpenStackPieces(): MissingPiece[] {
+  const { missing, need } = missingFiles();
   need("/usr/bin/keystone-manage", "Keystone", "keystone");
   need("/usr/bin/keystone-wsgi-public", "Keystone WSGI entry point", "keystone");
   need("/usr/bin/cinder-manage", "Cinder", "cinder-api");
@@ -63,10 +71,7 @@ export function postgresBinDir(): string | undefined {
 export const CONTAINER_PACKAGES = ["podman", "runc", "mmdebstrap"] as const;
 
 export function findMissingContainerPieces(): MissingPiece[] {
-  const missing: MissingPiece[] = [];
-  const need = (path: string, what: string, pkg: string): void => {
-    if (!existsSync(path)) missing.push({ what: `${what} (${path})`, package: pkg });
-  };
+  const { missing, need } = missingFiles();
   need("/usr/bin/podman", "podman", "podman");
   need("/usr/bin/conmon", "conmon, podman's container monitor", "podman");
   // Debian recommends crun, which fails on hosts with hybrid cgroups; runc works on both.
