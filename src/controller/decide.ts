@@ -181,8 +181,6 @@ export interface Verdict {
   readonly deletionHeld?: DesiredCondition;
   /** Glance ran the store but it cannot be rendered again (its section and its Secret are both lost). */
   readonly lost?: string;
-  /** Whether Glance runs or ran the store: its image volumes must be guarded. */
-  readonly guarded: boolean;
   /** The volume type its images are on now, and every one before. */
   readonly volumeTypes: readonly VolumeTypeRef[];
 }
@@ -198,7 +196,7 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
   let verdicts: Verdict[] = ordered.map((store) => {
     const conflict = conflicts.get(store.key);
     const guarded = runningIds.has(store.storeId) || ranInGlance(store.memory);
-    if (conflict !== undefined) return { store, plan: { kind: "excluded" }, conflict, guarded: false, volumeTypes: store.memory.volumeTypes };
+    if (conflict !== undefined) return { store, plan: { kind: "excluded" }, conflict, volumeTypes: store.memory.volumeTypes };
     return planStore(store, previousById.get(store.storeId), guarded, projectId);
   });
 
@@ -276,7 +274,6 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
         keptReason: freshRunsUnchanged(v) ? undefined : keptReason,
         renderedCredentials,
         target: observation.target,
-        isDefault: v.store === defaultWinner?.store,
       }),
     ),
   };
@@ -338,7 +335,7 @@ function planStore(store: ObservedStore, previous: RenderedStore | undefined, gu
   const pinned = history[history.length - 1];
   const check = store.check;
   const healthy = store.spec !== undefined && store.credentials?.ok === true && check?.ok === true;
-  const base = { store, guarded, volumeTypes: history };
+  const base = { store, volumeTypes: history };
 
   // Rendered from the spec and Secret, unless that would move the store's images somewhere Glance does not look.
   let fresh: { plan: Plan; pending?: Verdict["pendingVolumeType"]; history: readonly VolumeTypeRef[] } | undefined;

@@ -12,7 +12,6 @@ export interface StoreDecisionContext {
   /** The credentials of every store Glance runs after this reconcile, by store id. */
   readonly renderedCredentials: ReadonlyMap<string, ResolvedCredentials>;
   readonly target: string;
-  readonly isDefault: boolean;
 }
 
 /** One store's status, from its verdict: the conditions, and what the status remembers for the next reconcile. */

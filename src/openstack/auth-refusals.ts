@@ -46,10 +46,6 @@ export class AuthRefusals {
     this.#holdMs = options.holdMs;
   }
 
-  get holdMs(): number {
-    return this.#holdMs;
-  }
-
   /** The refusal that holds `key` now, if any; a refusal whose hold has passed is forgotten. */
   held(key: string): AuthRefusal | undefined {
     const refusal = this.#refused.get(key);
@@ -91,15 +87,10 @@ export class AuthRefusals {
     return this.#accepted.has(key);
   }
 
-  /** Credential sets held now, for a gauge. */
+  /** Credential sets held now. */
   heldCount(): number {
     let count = 0;
     for (const key of [...this.#refused.keys()]) if (this.held(key) !== undefined) count++;
     return count;
-  }
-
-  /** Forgets accepted sets that are no longer used (called with the keys of a round). */
-  retainAccepted(inUse: ReadonlySet<string>): void {
-    for (const key of this.#accepted) if (!inUse.has(key)) this.#accepted.delete(key);
   }
 }

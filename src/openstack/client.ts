@@ -293,11 +293,6 @@ export class OpenStackClient implements StoreChecker {
     });
   }
 
-  /** Credential sets held now because Keystone refused them. */
-  heldCredentialSets(): number {
-    return this.#refusals.heldCount();
-  }
-
   async close(): Promise<void> {
     await this.#transport.close();
   }
