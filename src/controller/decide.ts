@@ -5,7 +5,7 @@ import { renderedStoreText, renderStoresConfig, type RenderedConfig, type StoreT
 import type { DesiredCondition } from "./conditions.js";
 import { findConflicts, olderFirst } from "./conflicts.js";
 import { storeDecision } from "./store-conditions.js";
-import { sameVolumeType, type VolumeTypeRef } from "./volume-type-pin.js";
+import { sameVolumeType, volumeTypeHistory, type VolumeTypeRef } from "./volume-type-pin.js";
 
 /**
  * The decision at the heart of a reconcile, as a pure function: given what
@@ -331,7 +331,7 @@ function targetProjectId(ordered: readonly ObservedStore[], conflicts: ReadonlyM
 }
 
 function planStore(store: ObservedStore, previous: RenderedStore | undefined, guarded: boolean, projectId: string | undefined): Verdict {
-  const history = historyOf(store, previous);
+  const history = volumeTypeHistory(store.memory.volumeTypes, previous?.spec.volumeType);
   const pinned = history[history.length - 1];
   const check = store.check;
   const healthy = store.spec !== undefined && store.credentials?.ok === true && check?.ok === true;
@@ -416,13 +416,6 @@ function deletionHeldCondition(count: ImageVolumeCount | undefined): DesiredCond
       };
 }
 
-/** Every type the store's images may be on: its status' history, and what the files say when the status lost it. */
-function historyOf(store: ObservedStore, previous: RenderedStore | undefined): readonly VolumeTypeRef[] {
-  const history = [...store.memory.volumeTypes];
-  const rendered = previous?.spec.volumeType;
-  if (rendered !== undefined && !history.some((type) => sameVolumeType(type, { name: rendered }))) history.push({ name: rendered });
-  return history;
-}
 
 function confirms(annotation: string | undefined, requested: string | undefined, resolved: VolumeTypeRef): boolean {
   if (annotation === undefined || annotation === "") return false;

@@ -9,7 +9,7 @@ import { CREDENTIALS_CONF_FILE, isCaFileName, STORES_CONF_FILE, type RenderedCon
 import { formatTime } from "./conditions.js";
 import { NO_MEMORY, ranInGlance, type CheckOutcome, type CredentialsOutcome, type ImageVolumeCount, type ObservedStore, type PreviousConfig, type StoreMemory, type TargetObservation } from "./decide.js";
 import { FORCE_DELETE_ANNOTATION } from "./naming.js";
-import { CONFIRM_VOLUME_TYPE_ANNOTATION, sameVolumeType, type VolumeTypeRef } from "./volume-type-pin.js";
+import { CONFIRM_VOLUME_TYPE_ANNOTATION, volumeTypeHistory, withVolumeType } from "./volume-type-pin.js";
 
 /** A GlanceStore as the informer holds it: the apiserver's JSON, not yet validated. */
 export interface GlanceStoreObject extends KubernetesObject {
@@ -193,7 +193,7 @@ export async function observeTarget(options: ObserveOptions): Promise<TargetObse
     if (!outcome.ok) continue;
     rememberRefusal(store, secret, outcome.credentials, options);
     // A store that leaves its type unset stays on the one it was first rendered with (its pin), not on Cinder's default of the day.
-    const requested = store.spec.volumeType ?? pinnedVolumeType(store, previousById.get(store.storeId))?.name;
+    const requested = store.spec.volumeType ?? volumeTypeHistory(memoryOf(store).volumeTypes, previousById.get(store.storeId)?.spec.volumeType).at(-1)?.name;
     requests.push({ key: store.uid, ...cinderTarget(store.spec), credentials: outcome.credentials, volumeType: requested });
   }
   const results = requests.length > 0 ? await options.checker.checkStores(requests, { signal: options.signal }) : new Map();
@@ -268,13 +268,6 @@ function memoryOf(store: StoreObject): StoreMemory {
   };
 }
 
-function pinnedVolumeType(store: StoreObject, rendered: RenderedStore | undefined): VolumeTypeRef | undefined {
-  const history = store.status?.renderedVolumeTypes ?? [];
-  const last = history[history.length - 1];
-  if (last !== undefined) return { name: last.name, ...(last.id === undefined ? {} : { id: last.id }) };
-  return rendered?.spec.volumeType === undefined ? undefined : { name: rendered.spec.volumeType };
-}
-
 /**
  * Where the operator looks for Cinder: where glance_store will. With
  * cinder_store_* credentials (always, with this API) glance_store hands its
@@ -326,13 +319,8 @@ async function countImageVolumesOfDeleted(
     const guarded = running.has(store.storeId) || ranInGlance(memoryOf(store));
     if (!store.deleting || store.forceDelete || !guarded) continue;
     const check = checks.get(store.uid);
-    const types: VolumeTypeRef[] = [];
-    for (const type of [...(store.status?.renderedVolumeTypes ?? []), ...(check?.ok ? [check.volumeType] : [])]) {
-      const ref = { name: type.name, ...(type.id === undefined ? {} : { id: type.id }) };
-      if (!types.some((known) => sameVolumeType(known, ref))) types.push(ref);
-    }
-    const renderedType = previousById.get(store.storeId)?.spec.volumeType;
-    if (renderedType !== undefined && !types.some((known) => sameVolumeType(known, { name: renderedType }))) types.push({ name: renderedType });
+    const history = volumeTypeHistory(memoryOf(store).volumeTypes, previousById.get(store.storeId)?.spec.volumeType);
+    const types = check?.ok ? withVolumeType(history, check.volumeType) : history;
     if (types.length === 0) {
       counts.set(store.uid, { ok: false, reason: "VolumeTypeUnknown", message: "no volume type of this store is known (its status and the rendered files lost it, and Cinder's default type could not be resolved)" });
       continue;

@@ -19,5 +19,14 @@ export function withVolumeType(history: readonly VolumeTypeRef[], type: VolumeTy
   return history.some((known) => sameVolumeType(known, type)) ? [...history] : [...history, type];
 }
 
+/**
+ * Every type a store's images may be on, oldest first: what its status
+ * remembers, and the type the rendered files name when the status lost it.
+ * The last entry is the pinned type, what Glance runs the store with.
+ */
+export function volumeTypeHistory(remembered: readonly VolumeTypeRef[], renderedName: string | undefined): VolumeTypeRef[] {
+  return renderedName === undefined ? [...remembered] : withVolumeType(remembered, { name: renderedName });
+}
+
 /** The annotation that confirms a change of a rendered store's volume type; its value names the new type. */
 export const CONFIRM_VOLUME_TYPE_ANNOTATION = "glance.stores.dev/confirm-volume-type";
