@@ -1,9 +1,10 @@
 import type { ResolvedCredentials } from "../api/credentials.js";
 import type { GlanceStoreSpec } from "../api/glancestore.js";
 import type { RenderedStore, UnreadableStore } from "../render/parse.js";
-import { renderedStoreText, renderStoresConfig, type RenderedConfig, type StoreToRender } from "../render/render.js";
+import { compare, renderedStoreText, renderStoresConfig, type RenderedConfig, type StoreToRender } from "../render/render.js";
 import type { DesiredCondition } from "./conditions.js";
 import { findConflicts, olderFirst } from "./conflicts.js";
+import { FORCE_DELETE_ANNOTATION } from "./naming.js";
 import { storeDecision } from "./store-conditions.js";
 import { sameVolumeType, volumeTypeHistory, type VolumeTypeRef } from "./volume-type-pin.js";
 
@@ -250,7 +251,7 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
 
   const action: ConfigAction =
     config !== undefined ? { kind: "write", config } : keptReason !== undefined ? { kind: "keep", reason: keptReason } : { kind: "remove" };
-  const renderedStoreIds = action.kind === "write" ? toRender.map((s) => s.storeId).sort(compareIds) : action.kind === "keep" ? [...(previous?.storeIds ?? [])] : [];
+  const renderedStoreIds = action.kind === "write" ? toRender.map((s) => s.storeId).sort(compare) : action.kind === "keep" ? [...(previous?.storeIds ?? [])] : [];
   const rendered = new Set(renderedStoreIds);
   const renderedCredentials = new Map<string, ResolvedCredentials>(
     action.kind === "write" ? toRender.map((s) => [s.storeId, s.credentials]) : action.kind === "keep" ? (previous?.stores ?? []).map((s) => [s.storeId, s.credentials]) : [],
@@ -277,11 +278,6 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
       }),
     ),
   };
-}
-
-/** Code-unit order, as the renderer writes enabled_backends. */
-function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function defaultHeld(target: string): DesiredCondition {
@@ -406,13 +402,13 @@ function deletionHeldCondition(count: ImageVolumeCount | undefined): DesiredCond
         type: "Ready",
         status: "False",
         reason: "DeletionBlocked",
-        message: `${count.count} image volume(s) of this store remain in Cinder; Glance keeps the store so they stay readable. Delete those images, or annotate glance.stores.dev/force-delete=true to remove the store anyway`,
+        message: `${count.count} image volume(s) of this store remain in Cinder; Glance keeps the store so they stay readable. Delete those images, or annotate ${FORCE_DELETE_ANNOTATION}=true to remove the store anyway`,
       }
     : {
         type: "Ready",
         status: "False",
         reason: "DeletionBlocked",
-        message: `cannot count this store's image volumes (${count?.ok === false ? `${count.reason}: ${count.message}` : "no usable credentials"}); Glance keeps the store until they can be counted, or until glance.stores.dev/force-delete=true`,
+        message: `cannot count this store's image volumes (${count?.ok === false ? `${count.reason}: ${count.message}` : "no usable credentials"}); Glance keeps the store until they can be counted, or until ${FORCE_DELETE_ANNOTATION}=true`,
       };
 }
 

@@ -10,6 +10,9 @@ export const FINALIZER = `${GLANCE_STORE_GROUP}/image-volumes`;
 /** On a GlanceStore: "true" removes it from Glance even while image volumes remain. */
 export const FORCE_DELETE_ANNOTATION = `${GLANCE_STORE_GROUP}/force-delete`;
 
+/** On a GlanceStore: confirms a change of a rendered store's volume type; its value names the new type. */
+export const CONFIRM_VOLUME_TYPE_ANNOTATION = `${GLANCE_STORE_GROUP}/confirm-volume-type`;
+
 /** On the rendered ConfigMap and Secret: the target they belong to. */
 export const TARGET_LABEL = `${GLANCE_STORE_GROUP}/target`;
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";

@@ -8,8 +8,8 @@ import { parseRenderedConfig, type RenderedStore } from "../render/parse.js";
 import { CREDENTIALS_CONF_FILE, isCaFileName, STORES_CONF_FILE, type RenderedConfig } from "../render/render.js";
 import { formatTime } from "./conditions.js";
 import { NO_MEMORY, ranInGlance, type CheckOutcome, type CredentialsOutcome, type ImageVolumeCount, type ObservedStore, type PreviousConfig, type StoreMemory, type TargetObservation } from "./decide.js";
-import { FORCE_DELETE_ANNOTATION } from "./naming.js";
-import { CONFIRM_VOLUME_TYPE_ANNOTATION, volumeTypeHistory, withVolumeType } from "./volume-type-pin.js";
+import { CONFIRM_VOLUME_TYPE_ANNOTATION, FORCE_DELETE_ANNOTATION } from "./naming.js";
+import { volumeTypeHistory, withVolumeType } from "./volume-type-pin.js";
 
 /** A GlanceStore as the informer holds it: the apiserver's JSON, not yet validated. */
 export interface GlanceStoreObject extends KubernetesObject {
@@ -209,7 +209,7 @@ export async function observeTarget(options: ObserveOptions): Promise<TargetObse
     name: store.name,
     uid: store.uid,
     generation: store.generation,
-    createdAt: creationTime(store.raw),
+    createdAt: metaTime(store.raw.metadata?.creationTimestamp) ?? "",
     storeId: store.storeId,
     spec: store.spec,
     ...(store.specProblem === undefined ? {} : { specProblem: store.specProblem }),
@@ -341,8 +341,8 @@ async function countImageVolumesOfDeleted(
   return counts;
 }
 
-function creationTime(raw: GlanceStoreObject): string {
-  const value = raw.metadata?.creationTimestamp as unknown;
+/** metav1.Time as the cache holds it: a string, or a Date once client-node has parsed it. */
+export function metaTime(value: unknown): string | undefined {
   if (value instanceof Date) return value.toISOString();
-  return typeof value === "string" ? value : "";
+  return typeof value === "string" ? value : undefined;
 }

@@ -22,7 +22,7 @@ import {
   TARGET_LABEL,
   WORKLOAD_TARGET_ANNOTATION,
 } from "./naming.js";
-import { observeTarget, readPrevious, readStoreObject, targetOf, type CredentialsPolicy, type GlanceStoreObject, type StoreObject } from "./observe.js";
+import { metaTime, observeTarget, readPrevious, readStoreObject, targetOf, type CredentialsPolicy, type GlanceStoreObject, type StoreObject } from "./observe.js";
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
 import { countStates, storeSummary, type StoreState } from "./store-metrics.js";
 import { planWrites, type PlannedWrite } from "./write-plan.js";
@@ -195,7 +195,7 @@ export class TargetReconciler {
             const storeDecision = decision.stores.find((s) => s.key === storeKey);
             return object === undefined || storeDecision === undefined || released.has(object.uid) ? undefined : this.#mergedConditions(object, storeDecision).conditions;
           },
-          deletionTimestamp: (storeKey) => timestampOf(byKey.get(storeKey)?.raw.metadata?.deletionTimestamp),
+          deletionTimestamp: (storeKey) => metaTime(byKey.get(storeKey)?.raw.metadata?.deletionTimestamp),
         }),
       );
     }
@@ -425,10 +425,4 @@ function normalizeStatus(status: GlanceStoreStatus | undefined): Record<string, 
 
 function withoutNulls(value: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined));
-}
-
-/** metav1.Time as the cache holds it: a string, or a Date once client-node has parsed it. */
-function timestampOf(value: unknown): string | undefined {
-  if (value instanceof Date) return value.toISOString();
-  return typeof value === "string" ? value : undefined;
 }

@@ -2,7 +2,7 @@ import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js"
 import { CINDER_DEFAULTS } from "../api/glancestore.js";
 import type { DesiredCondition } from "./conditions.js";
 import type { ObservedStore, StoreDecision, Verdict } from "./decide.js";
-import { CONFIRM_VOLUME_TYPE_ANNOTATION } from "./volume-type-pin.js";
+import { CONFIRM_VOLUME_TYPE_ANNOTATION } from "./naming.js";
 
 export interface StoreDecisionContext {
   /** Glance runs the store after this reconcile. */

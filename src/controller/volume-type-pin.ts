@@ -27,6 +27,3 @@ export function withVolumeType(history: readonly VolumeTypeRef[], type: VolumeTy
 export function volumeTypeHistory(remembered: readonly VolumeTypeRef[], renderedName: string | undefined): VolumeTypeRef[] {
   return renderedName === undefined ? [...remembered] : withVolumeType(remembered, { name: renderedName });
 }
-
-/** The annotation that confirms a change of a rendered store's volume type; its value names the new type. */
-export const CONFIRM_VOLUME_TYPE_ANNOTATION = "glance.stores.dev/confirm-volume-type";

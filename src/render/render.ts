@@ -342,8 +342,8 @@ function commentText(text: string): string {
   return text.replace(/[\x00-\x1F\x7F]/g, "?");
 }
 
-/** Code-unit order, the same on every machine (localeCompare is not). */
-function compare(a: string, b: string): number {
+/** Code-unit order, the same on every machine (localeCompare is not): the order of enabled_backends. */
+export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
