@@ -121,6 +121,8 @@ export class TargetReconciler {
       decision = decideTarget(observation, { writeBlocked: blocked.message });
     }
     const byKey = new Map(objects.map((store) => [`${store.namespace}/${store.name}`, store]));
+    /** Each store's conditions as its status has them once this reconcile wrote it: what the metrics read times from. */
+    const statusConditions = new Map<string, Condition[]>();
     const currentTarget = {
       withFinalizer: new Set(objects.filter((o) => o.finalizers.includes(FINALIZER)).map((o) => `${o.namespace}/${o.name}`)),
       files: current.config,
@@ -175,7 +177,7 @@ export class TargetReconciler {
           break;
         case "status": {
           const storeDecision = decision.stores.find((s) => s.key === step.key);
-          if (object && storeDecision && !released.has(object.uid)) await this.#writeStatus(object, storeDecision);
+          if (object && storeDecision && !released.has(object.uid)) statusConditions.set(step.key, await this.#writeStatus(object, storeDecision));
           break;
         }
       }
@@ -190,11 +192,7 @@ export class TargetReconciler {
       metrics.setStoreSummary(
         key,
         storeSummary(decision, {
-          conditions: (storeKey) => {
-            const object = byKey.get(storeKey);
-            const storeDecision = decision.stores.find((s) => s.key === storeKey);
-            return object === undefined || storeDecision === undefined || released.has(object.uid) ? undefined : this.#mergedConditions(object, storeDecision).conditions;
-          },
+          conditions: (storeKey) => statusConditions.get(storeKey),
           deletionTimestamp: (storeKey) => metaTime(byKey.get(storeKey)?.raw.metadata?.deletionTimestamp),
         }),
       );
@@ -225,17 +223,13 @@ export class TargetReconciler {
     }
   }
 
-  /** The store's conditions as its status has them after this reconcile (times kept unless a status flips), and before. */
-  #mergedConditions(object: StoreObject, decision: StoreDecision): { conditions: Condition[]; before: Condition[] | undefined; lastStatus: Record<string, unknown> | undefined } {
+  /** Writes the store's status when it changes; returns its conditions as the status has them now (times kept unless a status flips). */
+  async #writeStatus(object: StoreObject, decision: StoreDecision): Promise<Condition[]> {
     const now = new Date(this.#options.clock.now());
     const last = this.#written.get(object.uid);
     const lastStatus = last !== undefined && last.generation === object.generation ? last.status : undefined;
-    const before = ((lastStatus?.["conditions"] as Condition[] | undefined) ?? object.status?.conditions) as Condition[] | undefined;
-    return { conditions: mergeConditions(before, decision.conditions, { now, observedGeneration: object.generation }), before, lastStatus };
-  }
-
-  async #writeStatus(object: StoreObject, decision: StoreDecision): Promise<void> {
-    const { conditions, before: currentConditions, lastStatus } = this.#mergedConditions(object, decision);
+    const currentConditions = ((lastStatus?.["conditions"] as Condition[] | undefined) ?? object.status?.conditions) as Condition[] | undefined;
+    const conditions = mergeConditions(currentConditions, decision.conditions, { now, observedGeneration: object.generation });
     const status: Record<string, unknown> = {
       observedGeneration: object.generation ?? null,
       storeId: object.storeId,
@@ -251,15 +245,16 @@ export class TargetReconciler {
       conditions,
     };
     const current = lastStatus ?? normalizeStatus(object.status);
-    if (isDeepStrictEqual(withoutNulls(status), withoutNulls(current))) return;
+    if (isDeepStrictEqual(withoutNulls(status), withoutNulls(current))) return conditions;
     try {
       await this.#options.writer.patchStoreStatus(object.namespace, object.name, status);
     } catch (error) {
-      if (apiStatusOf(error) === 404) return;
+      if (apiStatusOf(error) === 404) return conditions;
       throw error;
     }
     this.#written.set(object.uid, { generation: object.generation, status: withoutNulls(status) });
     await this.#emitEvents(object, currentConditions, conditions);
+    return conditions;
   }
 
   /** The refusal as a status remembers it, tied to the very Secret that was refused. */
