@@ -4,7 +4,7 @@ import { runDev } from "./dev.js";
 import { runRender } from "./render.js";
 import { runRun } from "./run.js";
 import { parseDuration } from "./duration.js";
-import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../runtime/logger.js";
+import { createLoggerFromFlags, LOG_LEVELS } from "../runtime/logger.js";
 
 const USAGE = `Usage: glance-store-operator <command> [options]
 
@@ -56,9 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           },
           strict: true,
         });
-        const format = values["log-format"];
-        if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new Error(`--log-format ${JSON.stringify(format)} is not one of ${LOG_FORMATS.join(", ")}`);
-        const logger = createLogger({ level: parseLevel(values["log-level"]), format: format as LogFormat });
+        const logger = createLoggerFromFlags({ level: values["log-level"], format: values["log-format"] });
         await runDev(
           {
             kube: !values["no-kube"],
@@ -93,11 +91,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
-}
-
-function parseLevel(value: string): (typeof LOG_LEVELS)[number] {
-  if ((LOG_LEVELS as readonly string[]).includes(value)) return value as (typeof LOG_LEVELS)[number];
-  throw new Error(`--log-level ${JSON.stringify(value)} is not one of ${LOG_LEVELS.join(", ")}`);
 }
 
 main(process.argv.slice(2)).then(

@@ -7,7 +7,7 @@ import { runOperator, type Address } from "../controller/operator.js";
 import { DEFAULT_LEADER_ELECTION_ID } from "../controller/rbac.js";
 import { DEFAULT_GLANCE_STORE_VERSION } from "../controller/reconciler.js";
 import type { TlsOptions } from "../runtime/health-server.js";
-import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../runtime/logger.js";
+import { createLoggerFromFlags, LOG_LEVELS } from "../runtime/logger.js";
 import { kubeReviewApi, kubernetesAuthorizer } from "../runtime/metrics-auth.js";
 import { selfSignedCertificate } from "../runtime/self-signed.js";
 import { parseDuration } from "./duration.js";
@@ -151,11 +151,7 @@ export async function runRun(argv: readonly string[], signal: AbortSignal): Prom
     process.stdout.write(RUN_USAGE);
     return 0;
   }
-  const level = flags["log-level"] as string;
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Error(`--log-level ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(", ")}`);
-  const format = flags["log-format"] as string;
-  if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new Error(`--log-format ${JSON.stringify(format)} is not one of ${LOG_FORMATS.join(", ")}`);
-  const logger = createLogger({ level: level as (typeof LOG_LEVELS)[number], format: format as LogFormat });
+  const logger = createLoggerFromFlags({ level: flags["log-level"] as string, format: flags["log-format"] as string });
   const concurrency = Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency ${JSON.stringify(flags.concurrency)} must be a positive integer`);
 

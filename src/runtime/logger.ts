@@ -18,6 +18,16 @@ export interface LoggerOptions {
 }
 
 /**
+ * A logger from the text of the --log-level and --log-format flags, or an
+ * error that names the flag, the value and what it may be.
+ */
+export function createLoggerFromFlags(flags: { readonly level: string; readonly format: string }): Logger {
+  if (!(LOG_LEVELS as readonly string[]).includes(flags.level)) throw new Error(`--log-level ${JSON.stringify(flags.level)} is not one of ${LOG_LEVELS.join(", ")}`);
+  if (!(LOG_FORMATS as readonly string[]).includes(flags.format)) throw new Error(`--log-format ${JSON.stringify(flags.format)} is not one of ${LOG_FORMATS.join(", ")}`);
+  return createLogger({ level: flags.level as LevelWithSilent, format: flags.format as LogFormat });
+}
+
+/**
  * Structured logs on stderr: JSON lines, or the same records as readable
  * lines for a terminal. Any field whose name suggests a secret is redacted
  * as a second line of defence: no code path should log one at all.
