@@ -16,10 +16,24 @@ import {
   ROOT_RULES,
   ROOT_TRANSITION_RULES,
 } from "./glancestore.js";
+import {
+  GLANCE_STORE_TARGET_API_VERSION,
+  GLANCE_STORE_TARGET_CRD_NAME,
+  GLANCE_STORE_TARGET_KIND,
+  GLANCE_STORE_TARGET_LIST_KIND,
+  GLANCE_STORE_TARGET_PLURAL,
+  GLANCE_STORE_TARGET_SHORT_NAMES,
+  GLANCE_STORE_TARGET_SINGULAR,
+  GlanceStoreTargetSpecSchema,
+  GlanceStoreTargetStatusSchema,
+  TARGET_ROOT_RULES,
+} from "./glancestoretarget.js";
 
 /** Where the generated CRD is committed, relative to the repository root. */
 export const CRD_FILE = "crds/glancestore.yaml";
 export const CHART_CRD_FILE = "charts/glance-store-operator/crds/glancestore.yaml";
+export const TARGET_CRD_FILE = "crds/glancestoretarget.yaml";
+export const CHART_TARGET_CRD_FILE = "charts/glance-store-operator/crds/glancestoretarget.yaml";
 
 type JsonSchema = { [key: string]: unknown };
 
@@ -126,11 +140,80 @@ export function glanceStoreCrd(): JsonSchema {
   };
 }
 
+/** The GlanceStoreTarget CustomResourceDefinition, generated from the zod schemas. */
+export function glanceStoreTargetCrd(): JsonSchema {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: GLANCE_STORE_TARGET_CRD_NAME },
+    spec: {
+      group: GLANCE_STORE_GROUP,
+      scope: "Namespaced",
+      names: {
+        kind: GLANCE_STORE_TARGET_KIND,
+        listKind: GLANCE_STORE_TARGET_LIST_KIND,
+        plural: GLANCE_STORE_TARGET_PLURAL,
+        singular: GLANCE_STORE_TARGET_SINGULAR,
+        shortNames: [...GLANCE_STORE_TARGET_SHORT_NAMES],
+        categories: ["openstack"],
+      },
+      versions: [
+        {
+          name: GLANCE_STORE_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: "Default", type: "string", jsonPath: ".status.defaultStore", description: "The default store Glance's configuration names." },
+            { name: "Stores", type: "string", jsonPath: ".status.enabledBackends", description: "enabled_backends as rendered." },
+            { name: "Config", type: "string", jsonPath: ".status.config.state", description: "Written, or Kept (see the ConfigWritten condition)." },
+            { name: "Uncovered", type: "integer", jsonPath: ".status.uncoveredImageVolumeCount", description: "Image volumes of a volume type no cinder store covers." },
+            { name: "Serving", type: "string", jsonPath: '.status.conditions[?(@.type=="Serving")].status', description: "Glance serves the configuration and the rollout is complete." },
+            { name: "Summary", type: "string", jsonPath: ".status.summary", priority: 1, description: "One line on the whole target." },
+            { name: "Hash", type: "string", jsonPath: ".status.configHash", priority: 1, description: "The rendered files' hash." },
+            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              description:
+                `One Glance deployment whose cinder stores are GlanceStores (${GLANCE_STORE_TARGET_API_VERSION}); its name is the spec.target of those stores. Optional: it keeps glance-api's other stores in enabled_backends, ` +
+                "sets the default store in one place, and reports whether Glance serves what was rendered.",
+              properties: {
+                apiVersion: { type: "string", description: "APIVersion defines the versioned schema of this representation of an object." },
+                kind: { type: "string", description: "Kind is a string value representing the REST resource this object represents." },
+                metadata: { type: "object" },
+                spec: structuralSchema(GlanceStoreTargetSpecSchema),
+                status: structuralSchema(GlanceStoreTargetStatusSchema),
+              },
+              "x-kubernetes-validations": TARGET_ROOT_RULES.map(toKubernetesValidation),
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
 export const CRD_HEADER = [
   "# Generated from src/api/glancestore.ts by `node dist/src/api/generate-crd.js`: do not edit.",
   "# test/api/crd.test.ts fails when this file and the zod schemas disagree.",
 ].join("\n");
 
+export const TARGET_CRD_HEADER = [
+  "# Generated from src/api/glancestoretarget.ts by `node dist/src/api/generate-crd.js`: do not edit.",
+  "# test/api/crd.test.ts fails when this file and the zod schemas disagree.",
+].join("\n");
+
 export function glanceStoreCrdYaml(): string {
   return `${CRD_HEADER}\n${stringify(glanceStoreCrd(), { lineWidth: 0, aliasDuplicateObjects: false })}`;
+}
+
+export function glanceStoreTargetCrdYaml(): string {
+  return `${TARGET_CRD_HEADER}\n${stringify(glanceStoreTargetCrd(), { lineWidth: 0, aliasDuplicateObjects: false })}`;
+}
+
+/** Both CRDs, as one multi-document YAML stream (what `kubectl apply -f crds/` installs). */
+export function allCrdsYaml(): string {
+  return `${glanceStoreCrdYaml()}---\n${glanceStoreTargetCrdYaml()}`;
 }

@@ -115,7 +115,7 @@ const storeIdRules: CelRule<string>[] = [
   },
 ];
 
-const StoreIdSchema = withCelRules(
+export const StoreIdSchema = withCelRules(
   z
     .string()
     .regex(STORE_ID_PATTERN, { message: `must match ${STORE_ID_PATTERN_TEXT}: lower case letters, digits, "-" and "_", at most 63 characters` })

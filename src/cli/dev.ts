@@ -1,7 +1,7 @@
 import { appendFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { glanceStoreCrdYaml } from "../api/crd.js";
+import { allCrdsYaml } from "../api/crd.js";
 import { runOperator } from "../controller/operator.js";
 import { WORKLOAD_TARGET_ANNOTATION } from "../controller/naming.js";
 import { GlanceSync } from "../devstack/glance-sync.js";
@@ -120,9 +120,9 @@ async function startOperator(
   logger: Logger,
   signal: AbortSignal,
 ): Promise<{ finished: Promise<unknown>; sync: GlanceSync; glanceUrl: string }> {
-  await kube.kubectl(["apply", "--server-side", "-f", "-"], { input: glanceStoreCrdYaml() });
-  await waitFor(async () => ((await kube.kubectl(["get", "glancestores", "-A"], { allowFailure: true })).code === 0 ? true : undefined), {
-    what: "the GlanceStore CRD to be served",
+  await kube.kubectl(["apply", "--server-side", "-f", "-"], { input: allCrdsYaml() });
+  await waitFor(async () => ((await kube.kubectl(["get", "glancestores,glancestoretargets", "-A"], { allowFailure: true })).code === 0 ? true : undefined), {
+    what: "the GlanceStore and GlanceStoreTarget CRDs to be served",
     timeoutMs: 30_000,
   });
   const credentials = openstack.glanceCredentials;

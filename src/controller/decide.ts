@@ -1,7 +1,7 @@
 import type { ResolvedCredentials } from "../api/credentials.js";
 import type { GlanceStoreSpec } from "../api/glancestore.js";
 import type { RenderedStore, UnreadableStore } from "../render/parse.js";
-import { compare, renderedStoreText, renderStoresConfig, type RenderedConfig, type StoreToRender } from "../render/render.js";
+import { compare, renderedStoreText, renderStoresConfig, type OtherStoreToRender, type RenderedConfig, type StoreToRender } from "../render/render.js";
 import type { DesiredCondition } from "./conditions.js";
 import { findConflicts, olderFirst } from "./conflicts.js";
 import { FORCE_DELETE_ANNOTATION } from "./naming.js";
@@ -95,8 +95,10 @@ export interface ObservedStore {
 
 /** What the target's ConfigMap and Secret hold now, read back. */
 export interface PreviousConfig {
-  /** Every store Glance runs, in enabled_backends order. */
+  /** Every cinder store Glance runs, in enabled_backends order. */
   readonly storeIds: readonly string[];
+  /** The other stores its enabled_backends names (defined in glance-api's main configuration). */
+  readonly otherStores?: readonly OtherStoreToRender[];
   readonly defaultStoreId: string | undefined;
   /** The stores that read back whole. */
   readonly stores: readonly RenderedStore[];
@@ -109,6 +111,16 @@ export interface TargetObservation {
   readonly stores: readonly ObservedStore[];
   /** Undefined when the ConfigMap does not exist or cannot be read at all. */
   readonly previous: PreviousConfig | undefined;
+  /** The target's GlanceStoreTarget, when there is one: it decides the default and the other stores. */
+  readonly targetObject?: TargetSettings | undefined;
+}
+
+/** What a GlanceStoreTarget says about the whole target. */
+export interface TargetSettings {
+  /** spec.defaultStore: when set, the stores' spec.default is not read. */
+  readonly defaultStore?: string | undefined;
+  /** spec.otherStores: stores of glance-api's main configuration kept in enabled_backends. */
+  readonly otherStores: readonly OtherStoreToRender[];
 }
 
 export interface StoreDecision {
@@ -141,8 +153,12 @@ export type ConfigAction =
 
 export interface TargetDecision {
   readonly action: ConfigAction;
-  /** Ids Glance runs after this reconcile (the written config, or the kept one), in enabled_backends order. */
+  /** Cinder store ids Glance runs after this reconcile (the written config, or the kept one), in enabled_backends order. */
   readonly renderedStoreIds: readonly string[];
+  /** The other stores of that configuration (glance-api's main configuration defines them). */
+  readonly otherStores: readonly OtherStoreToRender[];
+  /** Its default_backend. */
+  readonly defaultStoreId: string | undefined;
   readonly stores: readonly StoreDecision[];
 }
 
@@ -201,12 +217,30 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
     return planStore(store, previousById.get(store.storeId), guarded, projectId);
   });
 
+  // The stores of glance-api's main configuration: as the GlanceStoreTarget lists them, else as Glance runs them now
+  // (the operator's enabled_backends replaces the main file's: dropping one would take its images away unannounced).
+  const settings = observation.targetObject;
+  const otherStores = settings !== undefined ? settings.otherStores : (previous?.otherStores ?? []);
+  const otherIds = new Set(otherStores.map((store) => store.id));
+  const explicitDefault = settings?.defaultStore;
+  const wants = (v: Verdict): boolean => (explicitDefault === undefined ? wantsDefault(v) : v.plan.kind !== "excluded" && v.store.storeId === explicitDefault);
+  const askedByCinder = verdicts.some((v) => v.plan.kind !== "excluded" && wants(v));
+  // A default among the other stores: named by the target, or the one Glance runs now while no cinder store asks.
+  const otherDefault =
+    explicitDefault !== undefined
+      ? otherIds.has(explicitDefault)
+        ? explicitDefault
+        : undefined
+      : !askedByCinder && previous?.defaultStoreId !== undefined && otherIds.has(previous.defaultStoreId)
+        ? previous.defaultStoreId
+        : undefined;
+
   // Rule 5 for defaults, with two refinements: a store being deleted yields
   // the default to any other store that asks for it, and when none asks, the
   // store that is the default now stays the default (Glance cannot run without
   // one), so moving the default never passes through zero or two.
-  let defaultWinner = pickDefault(verdicts, previous);
-  if (defaultWinner === undefined && previous?.defaultStoreId !== undefined) {
+  let defaultWinner = otherDefault === undefined ? pickDefault(verdicts, previous, wants) : undefined;
+  if (otherDefault === undefined && defaultWinner === undefined && previous?.defaultStoreId !== undefined) {
     // A deleting default that could leave would leave Glance without a default: it stays until another store takes over.
     const index = verdicts.findIndex((v) => v.store.deleting && v.plan.kind === "excluded" && v.store.storeId === previous.defaultStoreId && v.conflict === undefined);
     const previousStore = previousById.get(previous.defaultStoreId);
@@ -214,13 +248,13 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
     if (index >= 0 && previousStore !== undefined && others) {
       const v = verdicts[index] as Verdict;
       verdicts = verdicts.map((other, i) => (i === index ? { ...v, plan: { kind: "kept", previous: previousStore }, deletionHeld: defaultHeld(observation.target) } : other));
-      defaultWinner = pickDefault(verdicts, previous);
+      defaultWinner = pickDefault(verdicts, previous, wants);
     }
   }
   const withDefaults = verdicts.map((v): Verdict => {
     if (v.plan.kind === "excluded") return v;
-    if (defaultWinner !== undefined && v.store === defaultWinner.store && !wantsDefault(v)) return { ...v, keptAsDefault: true };
-    if (!wantsDefault(v) || v.store === defaultWinner?.store) return v;
+    if (defaultWinner !== undefined && v.store === defaultWinner.store && !wants(v)) return { ...v, keptAsDefault: true };
+    if (!wants(v) || v.store === defaultWinner?.store) return v;
     return { ...v, defaultConflict: defaultWinner?.store.storeId ?? "" };
   });
 
@@ -241,10 +275,13 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
       : "no store of the target can be rendered yet";
   } else if (options.writeBlocked !== undefined) {
     keptReason = options.writeBlocked;
-  } else if (defaultWinner === undefined) {
-    keptReason = `no store of target ${observation.target} that can be rendered is marked default (spec.default: true)${previous?.storeIds.length ? ": Glance keeps its last configuration" : ""}`;
+  } else if (defaultWinner === undefined && otherDefault === undefined) {
+    keptReason =
+      explicitDefault === undefined
+        ? `no store of target ${observation.target} that can be rendered is marked default (spec.default: true)${previous?.storeIds.length ? ": Glance keeps its last configuration" : ""}`
+        : `the default store ${JSON.stringify(explicitDefault)} that GlanceStoreTarget ${observation.namespace}/${observation.target} names (spec.defaultStore) is neither a store of the target that can be rendered now nor one of its otherStores${previous?.storeIds.length ? ": Glance keeps its last configuration" : ""}`;
   } else {
-    const result = renderStoresConfig(toRender);
+    const result = renderStoresConfig(toRender, { otherStores, ...(otherDefault === undefined ? {} : { defaultStoreId: otherDefault }) });
     if (result.ok) config = result.config;
     else keptReason = `the configuration cannot be rendered: ${result.errors.map((e) => e.message).join("; ")}`;
   }
@@ -269,12 +306,15 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
   return {
     action,
     renderedStoreIds,
+    otherStores: action.kind === "write" ? otherStores : action.kind === "keep" ? [...(previous?.otherStores ?? [])] : [],
+    defaultStoreId: action.kind === "write" ? (otherDefault ?? defaultWinner?.store.storeId) : action.kind === "keep" ? previous?.defaultStoreId : undefined,
     stores: withDefaults.map((v) =>
       storeDecision(v, {
         rendered: rendered.has(v.store.storeId) && ownsRenderedId(v, withDefaults),
         keptReason: freshRunsUnchanged(v) ? undefined : keptReason,
         renderedCredentials,
         target: observation.target,
+        ...(explicitDefault === undefined ? {} : { targetDefault: explicitDefault }),
       }),
     ),
   };
@@ -289,8 +329,8 @@ function defaultHeld(target: string): DesiredCondition {
   };
 }
 
-function pickDefault(verdicts: readonly Verdict[], previous: PreviousConfig | undefined): Verdict | undefined {
-  const candidates = verdicts.filter((v) => v.plan.kind !== "excluded" && wantsDefault(v));
+function pickDefault(verdicts: readonly Verdict[], previous: PreviousConfig | undefined, wants: (v: Verdict) => boolean): Verdict | undefined {
+  const candidates = verdicts.filter((v) => v.plan.kind !== "excluded" && wants(v));
   const winner = candidates.find((v) => !v.store.deleting) ?? candidates.find((v) => v.store.deleting);
   if (winner !== undefined) return winner;
   // Nobody asks: the store that is the default now stays the default.

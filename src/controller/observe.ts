@@ -108,7 +108,7 @@ export function readPrevious(
   const problem = parsed.unreadable.length === 0 ? undefined : parsed.unreadable.map((store) => store.message).join("; ");
   return {
     config,
-    previous: { storeIds: parsed.storeIds, defaultStoreId: parsed.defaultStoreId, stores: parsed.stores, unreadable: parsed.unreadable },
+    previous: { storeIds: parsed.storeIds, otherStores: parsed.otherStores, defaultStoreId: parsed.defaultStoreId, stores: parsed.stores, unreadable: parsed.unreadable },
     problem,
   };
 }

@@ -12,12 +12,14 @@ export interface StoreDecisionContext {
   /** The credentials of every store Glance runs after this reconcile, by store id. */
   readonly renderedCredentials: ReadonlyMap<string, ResolvedCredentials>;
   readonly target: string;
+  /** The default its GlanceStoreTarget names (spec.defaultStore), when it names one. */
+  readonly targetDefault?: string;
 }
 
 /** One store's status, from its verdict: the conditions, and what the status remembers for the next reconcile. */
 export function storeDecision(v: Verdict, context: StoreDecisionContext): StoreDecision {
   const { store } = v;
-  const { rendered, keptReason, target } = context;
+  const { rendered, keptReason, target, targetDefault } = context;
   const check = store.check;
   const conditions: DesiredCondition[] = [credentialsCondition(store), volumeTypeCondition(v)];
 
@@ -52,7 +54,10 @@ export function storeDecision(v: Verdict, context: StoreDecisionContext): StoreD
           type: "Rendered",
           status: "True",
           reason: "KeptAsDefault",
-          message: `in the Glance configuration of target ${target}, as its default although spec.default is false: no other store asks to be the default, and Glance cannot run without one. Mark another store default to move it`,
+          message:
+            targetDefault === undefined
+              ? `in the Glance configuration of target ${target}, as its default although spec.default is false: no other store asks to be the default, and Glance cannot run without one. Mark another store default to move it`
+              : `in the Glance configuration of target ${target}, as its default: GlanceStoreTarget ${target} names ${JSON.stringify(targetDefault)} as the default (spec.defaultStore), which is no store that can be rendered now, and Glance cannot run without a default. Fix spec.defaultStore, or the store it names`,
         };
       }
       return { type: "Rendered", status: "True", reason: "Rendered", message: `in the Glance configuration of target ${target}` };

@@ -36,8 +36,10 @@ export interface UnreadableStore {
 export type ParseRenderedResult =
   | {
       readonly ok: true;
-      /** Every store Glance runs with these files, in enabled_backends order (the order glance_store configures them in). */
+      /** Every cinder store Glance runs with these files, in enabled_backends order (the order glance_store configures them in). */
       readonly storeIds: readonly string[];
+      /** The other stores enabled_backends names (their sections are in glance-api's main configuration), in its order. */
+      readonly otherStores: readonly { readonly id: string; readonly type: string }[];
       readonly defaultStoreId: string | undefined;
       /** The stores that read back whole, in enabled_backends order. */
       readonly stores: readonly RenderedStore[];
@@ -75,10 +77,12 @@ export function parseRenderedConfig(storesConf: string, credentialsConf: string 
   const backends = options.get("DEFAULT")?.get("enabled_backends");
   if (backends === undefined) return { ok: false, message: "the stores file has no [DEFAULT] enabled_backends" };
   const storeIds: string[] = [];
+  const otherStores: { id: string; type: string }[] = [];
   for (const entry of backends.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
-    const [id, type] = entry.split(":").map((part) => part.trim());
-    if (!id || type !== "cinder") return { ok: false, message: `enabled_backends entry ${JSON.stringify(entry)} is not <id>:cinder` };
-    storeIds.push(id);
+    const [id, type, ...rest] = entry.split(":").map((part) => part.trim());
+    if (!id || !type || rest.length > 0) return { ok: false, message: `enabled_backends entry ${JSON.stringify(entry)} is not <id>:<type>` };
+    if (type === "cinder") storeIds.push(id);
+    else otherStores.push({ id, type });
   }
   const defaultStoreId = options.get("glance_store")?.get("default_backend");
   const stores: RenderedStore[] = [];
@@ -93,7 +97,7 @@ export function parseRenderedConfig(storesConf: string, credentialsConf: string 
       unreadable.push({ storeId: id, message: credentialsProblem === undefined ? message : `${message} (${credentialsProblem})` });
     }
   }
-  return { ok: true, storeIds, defaultStoreId, stores, unreadable };
+  return { ok: true, storeIds, otherStores, defaultStoreId, stores, unreadable };
 }
 
 function readSections(text: string, what: string): Sections {

@@ -44,8 +44,23 @@ export interface StoreToRender {
   readonly asRunning?: boolean;
 }
 
+/** A store glance-api's main configuration defines (rbd, file, ...), kept in enabled_backends beside the cinder stores. */
+export interface OtherStoreToRender {
+  readonly id: string;
+  readonly type: string;
+}
+
+/** What belongs to the whole target rather than to one cinder store. */
+export interface TargetToRender {
+  /** Stores of glance-api's main configuration: only their `<id>:<type>` is written. */
+  readonly otherStores?: readonly OtherStoreToRender[];
+  /** The default store, decided for the whole target: the stores' spec.default is then not read. May name one of otherStores. */
+  readonly defaultStoreId?: string;
+}
+
 export type RenderErrorCode =
   | "NoStores"
+  | "DefaultNotAStore"
   | "NoDefault"
   | "SeveralDefaults"
   | "InvalidStoreId"
@@ -120,9 +135,10 @@ const CREDENTIALS_HEADER = [
  * and values oslo.config cannot hold. Pure: the same stores in any order
  * give the same bytes.
  */
-export function renderStoresConfig(stores: readonly StoreToRender[]): RenderResult {
+export function renderStoresConfig(stores: readonly StoreToRender[], target: TargetToRender = {}): RenderResult {
   const sorted = [...stores].sort((a, b) => compare(a.storeId, b.storeId) || compare(a.source ?? "", b.source ?? ""));
-  const errors = [...targetErrors(sorted)];
+  const others = [...(target.otherStores ?? [])].sort((a, b) => compare(a.id, b.id) || compare(a.type, b.type));
+  const errors = [...targetErrors(sorted, others, target.defaultStoreId)];
   const rendered: { store: StoreToRender; options: RenderedOption[] }[] = [];
   for (const store of sorted) {
     const { options, errors: storeErrors } = storeOptions(store);
@@ -131,13 +147,14 @@ export function renderStoresConfig(stores: readonly StoreToRender[]): RenderResu
   }
   if (errors.length > 0) return { ok: false, errors };
 
-  const ids = sorted.map((store) => store.storeId);
-  const defaultId = sorted.find((store) => store.spec.default)?.storeId ?? "";
+  const backends = [...sorted.map((store) => ({ id: store.storeId, type: "cinder" })), ...others].sort((a, b) => compare(a.id, b.id));
+  const defaultId = target.defaultStoreId ?? sorted.find((store) => store.spec.default)?.storeId ?? "";
   const storesLines = [
     ...STORES_HEADER,
+    ...(others.length === 0 ? [] : [`# ${others.map((store) => store.id).join(", ")}: stores of glance-api's main configuration, where their sections are; only named here.`]),
     "",
     "[DEFAULT]",
-    `enabled_backends = ${ids.map((id) => `${id}:cinder`).join(", ")}`,
+    `enabled_backends = ${backends.map((store) => `${store.id}:${store.type}`).join(", ")}`,
     "",
     "[glance_store]",
     `default_backend = ${defaultId}`,
@@ -177,7 +194,7 @@ export function renderedStoreText(store: StoreToRender): string | undefined {
   return [...stores, "--", ...credentials, "--", store.credentials.caCertPem ?? ""].join("\n");
 }
 
-function targetErrors(stores: readonly StoreToRender[]): RenderError[] {
+function targetErrors(stores: readonly StoreToRender[], others: readonly OtherStoreToRender[], defaultStoreId: string | undefined): RenderError[] {
   if (stores.length === 0) {
     return [{ code: "NoStores", message: "no store to render: Glance needs at least one store in enabled_backends and a default_backend", storeIds: [] }];
   }
@@ -185,7 +202,15 @@ function targetErrors(stores: readonly StoreToRender[]): RenderError[] {
   const label = (store: StoreToRender): string => (store.source === undefined ? JSON.stringify(store.storeId) : `${JSON.stringify(store.storeId)} (${store.source})`);
 
   const defaults = stores.filter((store) => store.spec.default);
-  if (defaults.length === 0) {
+  if (defaultStoreId !== undefined) {
+    if (!stores.some((store) => store.storeId === defaultStoreId) && !others.some((store) => store.id === defaultStoreId)) {
+      errors.push({
+        code: "DefaultNotAStore",
+        message: `the target's default store ${JSON.stringify(defaultStoreId)} is neither a cinder store being rendered (${stores.map(label).join(", ")}) nor one of its other stores${others.length === 0 ? "" : ` (${others.map((store) => JSON.stringify(store.id)).join(", ")})`}: glance-api refuses to start with a default_backend it does not run`,
+        storeIds: [defaultStoreId],
+      });
+    }
+  } else if (defaults.length === 0) {
     errors.push({
       code: "NoDefault",
       message: `none of the stores ${stores.map(label).join(", ")} is the default: set spec.default: true on exactly one (glance-api refuses to start without [glance_store] default_backend)`,
@@ -203,11 +228,16 @@ function targetErrors(stores: readonly StoreToRender[]): RenderError[] {
     const problem = storeIdProblem(store.storeId);
     if (problem !== undefined) errors.push({ code: problem.code, message: `${label(store)}: ${problem.message}`, storeIds: [store.storeId], field: "storeId" });
   }
+  for (const store of others) {
+    const problem = storeIdProblem(store.id);
+    if (problem !== undefined) errors.push({ code: problem.code, message: `${store.type} store ${JSON.stringify(store.id)} of glance-api's main configuration: ${problem.message}`, storeIds: [store.id] });
+  }
 
-  const byId = groupBy(stores, (store) => store.storeId);
+  const everyStore = [...stores.map((store) => ({ id: store.storeId, name: store.source ?? "unnamed" })), ...others.map((store) => ({ id: store.id, name: `${store.type} store of the main configuration` }))];
+  const byId = groupBy(everyStore, (store) => store.id);
   for (const [id, group] of byId) {
     if (group.length > 1) {
-      errors.push({ code: "DuplicateStoreId", message: `store id ${JSON.stringify(id)} is used by ${group.length} stores (${group.map((s) => s.source ?? "unnamed").join(", ")}): ids must be unique in a Glance`, storeIds: [id] });
+      errors.push({ code: "DuplicateStoreId", message: `store id ${JSON.stringify(id)} is used by ${group.length} stores (${group.map((s) => s.name).join(", ")}): ids must be unique in a Glance`, storeIds: [id] });
     }
   }
   const byLowerCase = groupBy([...byId.keys()], (id) => id.toLowerCase());
@@ -220,7 +250,8 @@ function targetErrors(stores: readonly StoreToRender[]): RenderError[] {
       });
     }
   }
-  for (const [shorter, longer] of ambiguousStoreIdPrefixes([...byId.keys()])) {
+  // Only cinder ids share the cinder:// scheme in which a prefix is ambiguous.
+  for (const [shorter, longer] of ambiguousStoreIdPrefixes([...new Set(stores.map((store) => store.storeId))])) {
     errors.push({
       code: "AmbiguousStoreIdPrefix",
       message: `store id ${JSON.stringify(shorter)} is a prefix of ${JSON.stringify(longer)}: Glance finds an image's store by the prefix cinder://<id>, so images of ${JSON.stringify(longer)} could be taken for ${JSON.stringify(shorter)}; rename one`,

@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parse } from "yaml";
-import { CHART_CRD_FILE, CRD_FILE, glanceStoreCrd, glanceStoreCrdYaml } from "../../src/api/crd.js";
+import { CHART_CRD_FILE, CHART_TARGET_CRD_FILE, CRD_FILE, glanceStoreCrd, glanceStoreCrdYaml, glanceStoreTargetCrd, glanceStoreTargetCrdYaml, TARGET_CRD_FILE } from "../../src/api/crd.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -13,6 +13,13 @@ test("the committed CRD is exactly what the zod schemas generate", async (t) => 
   t.is(committed, glanceStoreCrdYaml(), "run `node dist/src/api/generate-crd.js` and commit crds/glancestore.yaml");
   t.deepEqual(parse(committed), glanceStoreCrd());
   t.is(await readFile(`${ROOT}${CHART_CRD_FILE}`, "utf8"), committed, "the Helm chart's crds/ must carry the same CRD");
+});
+
+test("the committed GlanceStoreTarget CRD is exactly what the zod schemas generate", async (t) => {
+  const committed = await readFile(`${ROOT}${TARGET_CRD_FILE}`, "utf8");
+  t.is(committed, glanceStoreTargetCrdYaml(), "run `node dist/src/api/generate-crd.js` and commit crds/glancestoretarget.yaml");
+  t.deepEqual(parse(committed), glanceStoreTargetCrd());
+  t.is(await readFile(`${ROOT}${CHART_TARGET_CRD_FILE}`, "utf8"), committed, "the Helm chart's crds/ must carry the same CRD");
 });
 
 test("generate-crd --check agrees, as CI would run it", async (t) => {
@@ -29,15 +36,15 @@ function walk(node: Node, path: string, visit: (node: Node, path: string) => voi
   if (typeof node["additionalProperties"] === "object") walk(node["additionalProperties"] as Node, `${path}{}`, visit);
 }
 
-const schema = (): Node => {
-  const crd = glanceStoreCrd() as { spec: { versions: { schema: { openAPIV3Schema: Node } }[] } };
+const schema = (generate: () => unknown = glanceStoreCrd): Node => {
+  const crd = generate() as { spec: { versions: { schema: { openAPIV3Schema: Node } }[] } };
   const root = crd.spec.versions[0]?.schema.openAPIV3Schema;
   if (root === undefined) throw new Error("no version in the CRD");
   return root;
 };
 
-test("the schema is structural: every node typed, no additionalProperties: false, no JSON-Schema-only keywords", (t) => {
-  walk(schema(), "", (node, path) => {
+test("the schemas are structural: every node typed, no additionalProperties: false, no JSON-Schema-only keywords", (t) => {
+  for (const root of [schema(), schema(glanceStoreTargetCrd)]) walk(root, "", (node, path) => {
     t.is(typeof node["type"], "string", `${path} has no type`);
     t.not(node["additionalProperties"], false, path);
     for (const keyword of ["$schema", "$ref", "$defs", "anyOf", "oneOf", "const", "propertyNames", "title"]) t.false(keyword in node, `${path} has ${keyword}`);
@@ -45,12 +52,13 @@ test("the schema is structural: every node typed, no additionalProperties: false
 });
 
 test("every spec and status field is described, for kubectl explain", (t) => {
-  const root = schema();
+  for (const root of [schema(), schema(glanceStoreTargetCrd)]) {
   const properties = root["properties"] as Record<string, Node>;
   for (const part of ["spec", "status"]) {
     walk(properties[part] as Node, part, (node, path) => {
       t.true(typeof node["description"] === "string" && node["description"].length > 10, `${path} has no description`);
     });
+  }
   }
 });
 

@@ -518,3 +518,69 @@ test("rule 4: a store whose section was lost (not rendered now) is still guarded
   t.is(condition(slow, "Ready").reason, "DeletionBlocked");
   t.true(slow.rendered, "rendered again from its spec and Secret while the guard holds");
 });
+
+// A GlanceStoreTarget: other stores of glance-api's main configuration, and the default decided in one place.
+
+function observeWithTarget(stores: ObservedStore[], targetObject: TargetObservation["targetObject"], previous?: PreviousConfig): TargetObservation {
+  return { ...observe(stores, previous), targetObject };
+}
+
+test("the target's other stores are kept in enabled_backends, and its defaultStore moves the default in one step", (t) => {
+  const stores = [observed("fast", { default: true }), observed("slow")];
+  const first = decideTarget(observeWithTarget(stores, { otherStores: [{ id: "local", type: "file" }] }));
+  const running = writtenConfig(first);
+  t.deepEqual(running.otherStores, [{ id: "local", type: "file" }]);
+  t.is(running.defaultStoreId, "fast");
+  t.is(first.defaultStoreId, "fast");
+
+  // One edit of the target: slow becomes the default although fast still says default: true.
+  const moved = decideTarget(observeWithTarget(stores, { defaultStore: "slow", otherStores: [{ id: "local", type: "file" }] }, running));
+  t.is(writtenConfig(moved).defaultStoreId, "slow");
+  t.is(condition(of(moved, "fast"), "Ready").status, "True");
+  t.is(condition(of(moved, "slow"), "Ready").status, "True");
+
+  // The default may be one of the other stores.
+  const toFile = decideTarget(observeWithTarget(stores, { defaultStore: "local", otherStores: [{ id: "local", type: "file" }] }, running));
+  const config = writtenConfig(toFile);
+  t.is(config.defaultStoreId, "local");
+  t.false(config.stores.some((s) => s.isDefault));
+  t.is(toFile.defaultStoreId, "local");
+});
+
+test("without a GlanceStoreTarget the other stores Glance runs are carried over, never dropped", (t) => {
+  const stores = [observed("fast"), observed("slow")];
+  const running = writtenConfig(decideTarget(observeWithTarget(stores, { defaultStore: "local", otherStores: [{ id: "local", type: "file" }] })));
+  // The target object is deleted: the file store stays, and stays the default, since no cinder store asks.
+  const after = decideTarget(observe(stores, running));
+  t.deepEqual(writtenConfig(after).otherStores, [{ id: "local", type: "file" }]);
+  t.is(writtenConfig(after).defaultStoreId, "local");
+  // A cinder store that asks takes the default back.
+  const asked = decideTarget(observe([observed("fast", { default: true }), observed("slow")], running));
+  t.is(writtenConfig(asked).defaultStoreId, "fast");
+  t.deepEqual(writtenConfig(asked).otherStores, [{ id: "local", type: "file" }]);
+});
+
+test("a target defaultStore that names no store leaves the default where Glance has it, and the default store says why", (t) => {
+  const stores = [observed("fast", { default: true }), observed("slow")];
+  const running = writtenConfig(decideTarget(observe(stores)));
+  const decision = decideTarget(observeWithTarget(stores, { defaultStore: "nowhere", otherStores: [] }, running));
+  t.is(writtenConfig(decision).defaultStoreId, "fast");
+  const rendered = condition(of(decision, "fast"), "Rendered");
+  t.is(rendered.reason, "KeptAsDefault");
+  t.regex(rendered.message, /"nowhere".*spec\.defaultStore/);
+  // Nothing rendered yet: no default to keep, so nothing is written.
+  const fresh = decideTarget(observeWithTarget(stores, { defaultStore: "nowhere", otherStores: [] }));
+  t.is(fresh.action.kind, "keep");
+  if (fresh.action.kind === "keep") t.regex(fresh.action.reason, /"nowhere".*spec\.defaultStore/);
+});
+
+test("a deleting cinder default leaves at once when the target's default is another store", (t) => {
+  const stores = [observed("fast", { default: true }), observed("slow")];
+  const running = writtenConfig(decideTarget(observeWithTarget(stores, { otherStores: [{ id: "local", type: "file" }] })));
+  const deleting = [observed("fast", { default: true }, { deleting: true, imageVolumes: { ok: true, count: 0 } }), observed("slow")];
+  const decision = decideTarget(observeWithTarget(deleting, { defaultStore: "slow", otherStores: [{ id: "local", type: "file" }] }, running));
+  const config = writtenConfig(decision);
+  t.deepEqual(config.storeIds, ["slow"]);
+  t.is(config.defaultStoreId, "slow");
+  t.true(of(decision, "fast").releaseFinalizer);
+});

@@ -18,6 +18,8 @@ function decision(action: TargetDecision["action"], renderedStoreIds: readonly s
   return {
     action,
     renderedStoreIds,
+    otherStores: [],
+    defaultStoreId: undefined,
     stores: stores.map((s, i) => ({
       key: `openstack/s${i}`,
       rendered: false,

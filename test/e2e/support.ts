@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { glanceStoreCrdYaml } from "../../src/api/crd.js";
+import { allCrdsYaml } from "../../src/api/crd.js";
 import { GLANCE_STORE_GROUP, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../../src/api/glancestore.js";
 import type { KubeCluster } from "../../src/devstack/kube.js";
 import type { PasswordCredentials } from "../../src/devstack/openstack-admin.js";
@@ -65,9 +65,9 @@ export class E2E {
     const stack = await startDevStack(options);
     try {
       const e2e = new E2E(stack);
-      await e2e.kube.kubectl(["apply", "--server-side", "-f", "-"], { input: glanceStoreCrdYaml() });
-      await waitFor(async () => ((await e2e.kube.kubectl(["get", "glancestores", "-A"], { allowFailure: true })).code === 0 ? true : undefined), {
-        what: "the GlanceStore CRD to be served",
+      await e2e.kube.kubectl(["apply", "--server-side", "-f", "-"], { input: allCrdsYaml() });
+      await waitFor(async () => ((await e2e.kube.kubectl(["get", "glancestores,glancestoretargets", "-A"], { allowFailure: true })).code === 0 ? true : undefined), {
+        what: "the GlanceStore and GlanceStoreTarget CRDs to be served",
         timeoutMs: 30_000,
       });
       await e2e.kube.kubectl(["create", "namespace", NAMESPACE]);

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
-import { glanceStoreCrdYaml } from "../../src/api/crd.js";
+import { allCrdsYaml } from "../../src/api/crd.js";
 import { decodeSecretData, parseCredentialsSecret } from "../../src/api/credentials.js";
 import { DEFAULT_TARGET, GlanceStoreSchema } from "../../src/api/glancestore.js";
 import { runRender } from "../../src/cli/render.js";
@@ -232,9 +232,9 @@ test.serial("Debian's uWSGI accepts every flag of the WSGI example and serves wi
 /** The CRDs the examples and manifests use, installed for real so that the apiserver validates against them. */
 async function installCrds(kube: ReturnType<typeof local.kube>): Promise<void> {
   // Ours as kubectl apply -f deploy/ would (client-side); the others server-side, as Argo CD's is too large for client-side apply.
-  await kube.kubectl(["apply", "-f", "-"], { input: glanceStoreCrdYaml() });
+  await kube.kubectl(["apply", "-f", "-"], { input: allCrdsYaml() });
   const files = await ensureThirdPartyCrds();
-  const names = ["crd/glancestores.glance.stores.dev"];
+  const names = ["crd/glancestores.glance.stores.dev", "crd/glancestoretargets.glance.stores.dev"];
   for (const file of files) {
     await kube.kubectl(["apply", "--server-side", "-f", file]);
     names.push(...(await manifests(file)).map((crd) => `crd/${crd.metadata.name}`));

@@ -67,7 +67,7 @@ test("any description and password survive a render, parse, render cycle", (t) =
 
 const broken: [string, string, string, RegExp][] = [
   ["no enabled_backends", "[glance_store]\ndefault_backend = a\n", "", /enabled_backends/],
-  ["a store of another type", "[DEFAULT]\nenabled_backends = a:file\n", "", /<id>:cinder/],
+  ["an entry without a type", "[DEFAULT]\nenabled_backends = a\n", "", /<id>:<type>/],
   ["a hand-edited line", "[DEFAULT]\nenabled_backends=a:cinder\n", "", /line 2/],
 ];
 
@@ -150,4 +150,36 @@ test("an option an earlier release rendered and today's rules refuse (os_region_
   t.true(again.ok && again.config.storesConf.includes('os_region_name = "RegionOne"'));
   const fresh = renderStoresConfig([{ storeId: "a", spec: { ...store!.spec, credentialsSecretRef: { name: "x" }, target: "glance-api" }, credentials: store!.credentials }]);
   t.false(fresh.ok, "a new rendering of it is refused");
+});
+
+test("stores of other types in enabled_backends are read back as glance-api's own, and may be the default", (t) => {
+  const rendered = renderStoresConfig([store("fast"), store("slow")], { otherStores: [{ id: "local", type: "file" }, { id: "ceph", type: "rbd" }], defaultStoreId: "ceph" });
+  if (!rendered.ok) return t.fail(JSON.stringify(rendered.errors));
+  t.regex(rendered.config.storesConf, /^enabled_backends = ceph:rbd, fast:cinder, local:file, slow:cinder$/m);
+  t.regex(rendered.config.storesConf, /^default_backend = ceph$/m);
+  t.notRegex(rendered.config.storesConf, /^\[(ceph|local)\]$/m, "their sections stay in glance-api's main configuration");
+  const parsed = parseRenderedConfig(rendered.config.storesConf, rendered.config.credentialsConf);
+  if (!parsed.ok) return t.fail(parsed.message);
+  t.deepEqual(parsed.storeIds, ["fast", "slow"]);
+  t.deepEqual(parsed.otherStores, [{ id: "ceph", type: "rbd" }, { id: "local", type: "file" }]);
+  t.is(parsed.defaultStoreId, "ceph");
+  t.false(parsed.stores.some((s) => s.isDefault));
+});
+
+test("the renderer refuses a target default that is no store, and an other store whose id a cinder store has", (t) => {
+  const unknown = renderStoresConfig([store("fast"), store("slow")], { otherStores: [{ id: "local", type: "file" }], defaultStoreId: "nowhere" });
+  t.false(unknown.ok);
+  if (!unknown.ok) t.deepEqual(unknown.errors.map((e) => e.code), ["DefaultNotAStore"]);
+  const clash = renderStoresConfig([store("fast", { default: true }), store("local")], { otherStores: [{ id: "local", type: "file" }] });
+  t.false(clash.ok);
+  if (!clash.ok) t.deepEqual(clash.errors.map((e) => e.code), ["DuplicateStoreId"]);
+  const reserved = renderStoresConfig([store("fast", { default: true })], { otherStores: [{ id: "os_glance_x", type: "file" }] });
+  t.false(reserved.ok);
+  if (!reserved.ok) t.deepEqual(reserved.errors.map((e) => e.code), ["ReservedStoreIdPrefix"]);
+});
+
+test("a target default among the cinder stores overrides their spec.default", (t) => {
+  const rendered = renderStoresConfig([store("fast"), store("slow")], { defaultStoreId: "slow" });
+  if (!rendered.ok) return t.fail(JSON.stringify(rendered.errors));
+  t.regex(rendered.config.storesConf, /^default_backend = slow$/m);
 });
