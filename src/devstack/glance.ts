@@ -86,6 +86,59 @@ export interface StartGlanceOptions {
   readonly timeoutMs?: number;
   /** A port of this stack's to listen on (default: a new one), e.g. to restart glance-api at the same URL. */
   readonly port?: number;
+  /**
+   * Sections and options added to the glance-api.conf the stack writes: the
+   * main file, the part of a site's config the operator does not own, e.g.
+   * `{ DEFAULT: { show_multiple_locations: "true" }, local: { filesystem_store_datadir: dir } }`
+   * for a non-Cinder store of the site. Values are written as given (oslo.config
+   * syntax, no quoting). An option the stack writes itself (bind_port,
+   * [database] connection, ...) is refused rather than overridden.
+   */
+  readonly mainConfig?: GlanceMainConfig;
+}
+
+/** Section name -> option name -> value, in the order given. */
+export type GlanceMainConfig = Readonly<Record<string, Readonly<Record<string, string>>>>;
+
+const SECTION_NAME = /^[A-Za-z0-9_.:-]+$/;
+const OPTION_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * The stack's own lines of glance-api.conf (`[section]` and `key = value`
+ * lines only) with `extra` merged in: options of a section the stack writes
+ * go at the end of that section, new sections at the end of the file.
+ * Throws on an option the stack sets itself, and on names or values that
+ * would not stay one line of their own section.
+ */
+export function withMainConfig(baseLines: readonly string[], extra: GlanceMainConfig): string {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of baseLines) {
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header !== null) {
+      const name = header[1] ?? "";
+      current = sections.get(name) ?? [];
+      sections.set(name, current);
+    } else if (current === undefined) {
+      throw new Error(`a line before the first section: ${line}`);
+    } else {
+      current.push(line);
+    }
+  }
+  for (const [section, options] of Object.entries(extra)) {
+    if (!SECTION_NAME.test(section)) throw new Error(`not a section name mainConfig can write: ${JSON.stringify(section)}`);
+    const lines = sections.get(section) ?? [];
+    sections.set(section, lines);
+    const taken = new Set(lines.map((line) => line.split("=")[0]?.trim()));
+    for (const [name, value] of Object.entries(options)) {
+      if (!OPTION_NAME.test(name)) throw new Error(`not an option name mainConfig can write: [${section}] ${JSON.stringify(name)}`);
+      if (/[\r\n]/.test(value)) throw new Error(`a value of several lines: [${section}] ${name}`);
+      if (taken.has(name)) throw new Error(`[${section}] ${name} is set by the stack itself; mainConfig only adds options`);
+      taken.add(name);
+      lines.push(`${name} = ${value}`);
+    }
+  }
+  return `${[...sections].flatMap(([name, lines]) => [`[${name}]`, ...lines]).join("\n")}\n`;
 }
 
 /** glance-api's folder inside its mount namespace: glance-wsgi-api reads glance-api.conf and the paste file from there by default. */
@@ -124,7 +177,7 @@ export async function startGlanceApi(environment: GlanceEnvironment, options: St
   const directory = join(environment.directory, name);
   await Promise.all(["staging", "tasks", "lock"].map((sub) => mkdir(join(directory, sub), { recursive: true })));
   const port = options.port ?? (await environment.allocatePort());
-  const baseConfig = [
+  const baseConfig = withMainConfig([
     "[DEFAULT]",
     "bind_host = 127.0.0.1",
     `bind_port = ${port}`,
@@ -141,8 +194,7 @@ export async function startGlanceApi(environment: GlanceEnvironment, options: St
     `filesystem_store_datadir = ${join(directory, "tasks")}`,
     "[oslo_concurrency]",
     `lock_path = ${join(directory, "lock")}`,
-    "",
-  ].join("\n");
+  ], options.mainConfig ?? {});
   const env = { PATH: SYSTEM_PATH, LANG: "C.UTF-8", HOME: directory };
 
   let glance: ManagedProcess;

@@ -254,12 +254,19 @@ export class OpenStackAdmin {
    * service) it stays in status `creating`, which is enough to be listed with
    * its type.
    */
-  async createVolume(options: { name: string; volumeType?: string; sizeGb?: number; owner?: PasswordCredentials }): Promise<Volume> {
+  async createVolume(options: { name: string; volumeType?: string; sizeGb?: number; owner?: PasswordCredentials; metadata?: Readonly<Record<string, string>> }): Promise<Volume> {
     const scoped = await this.#tokenFor(options.owner ?? this.#credentials);
     const body = await this.#call<{ volume: Volume }>(
       "POST",
       `${this.#cinderUrl}/v3/${scoped.projectId}/volumes`,
-      { volume: { name: options.name, size: options.sizeGb ?? 1, ...(options.volumeType ? { volume_type: options.volumeType } : {}) } },
+      {
+        volume: {
+          name: options.name,
+          size: options.sizeGb ?? 1,
+          ...(options.volumeType ? { volume_type: options.volumeType } : {}),
+          ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+        },
+      },
       scoped.token,
     );
     return body.volume;

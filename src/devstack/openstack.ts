@@ -1,4 +1,4 @@
-import { chmod, mkdir } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { startCinderApi, type CinderLayout } from "./cinder.js";
 import { runCommand } from "./command.js";
@@ -50,6 +50,12 @@ export interface OpenStackServices {
    * of its own, eventlet or WSGI (see StartGlanceOptions).
    */
   startGlance(options: StartGlanceOptions): Promise<GlanceApi>;
+  /**
+   * A new, empty folder under this stack's directory for a `file` store's
+   * `filesystem_store_datadir` (declared through StartGlanceOptions.mainConfig):
+   * glance-api runs as this process's user and writes there; it goes with the stack.
+   */
+  newFileStoreDir(storeId: string): Promise<string>;
   /**
    * Removes a volume record for good. Only cinder-api runs here, so a DELETE
    * through the API would wait forever for a volume service: the test side
@@ -157,6 +163,12 @@ export async function startOpenStack(options: StartOpenStackOptions): Promise<Op
         },
         glanceOptions,
       ),
+    newFileStoreDir: async (storeId) => {
+      if (!/^[A-Za-z0-9_-]+$/.test(storeId)) throw new Error(`not a store id this helper puts in a path: ${storeId}`);
+      const parent = join(directory, "glance", "file-stores");
+      await mkdir(parent, { recursive: true });
+      return mkdtemp(join(parent, `${storeId}-`));
+    },
     purgeVolume: async (volumeId) => {
       if (!/^[0-9a-f-]{36}$/.test(volumeId)) throw new Error(`not a volume id: ${volumeId}`);
       await postgres.sql("cinder", `UPDATE volumes SET deleted = true, deleted_at = now(), status = 'deleted' WHERE id = '${volumeId}'`);

@@ -13,7 +13,7 @@ import type { KubeCluster } from "../../src/devstack/kube.js";
 import type { PasswordCredentials } from "../../src/devstack/openstack-admin.js";
 import type { ManagedProcess } from "../../src/devstack/processes.js";
 import { startDevStack, type DevStack, type DevStackOptions } from "../../src/devstack/stack.js";
-import type { GlanceApi, GlanceServer } from "../../src/devstack/glance.js";
+import type { GlanceApi, GlanceMainConfig, GlanceServer } from "../../src/devstack/glance.js";
 import { waitFor } from "../../src/devstack/wait.js";
 import { GLANCE_CONF_DIR } from "../../src/render/glance-paths.js";
 import { CREDENTIALS_CONF_FILE, STORES_CONF_FILE } from "../../src/render/render.js";
@@ -227,10 +227,17 @@ export class E2E {
 
   /**
    * A real glance-api started from the target's files mounted where the docs
-   * say (GLANCE_CONF_DIR, no --config-dir), served the way `server` says.
+   * say (GLANCE_CONF_DIR, no --config-dir), served the way `server` says;
+   * `mainConfig` adds to the main glance-api.conf what a site keeps there
+   * besides the operator's files (e.g. a `file` store's section).
    */
-  async startGlance(target = "glance-api", server: GlanceServer = "eventlet"): Promise<GlanceApi> {
-    return this.openstack.startGlance({ configDir: await this.configDir(target), mountPath: GLANCE_CONF_DIR, server });
+  async startGlance(target = "glance-api", server: GlanceServer = "eventlet", options: { mainConfig?: GlanceMainConfig } = {}): Promise<GlanceApi> {
+    return this.openstack.startGlance({
+      configDir: await this.configDir(target),
+      mountPath: GLANCE_CONF_DIR,
+      server,
+      ...(options.mainConfig === undefined ? {} : { mainConfig: options.mainConfig }),
+    });
   }
 
   async stop(): Promise<void> {
