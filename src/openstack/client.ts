@@ -3,10 +3,11 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js";
 import { normalizeRetries } from "./backoff.js";
-import { selectCinderEndpoint } from "./catalog.js";
+import { selectCinderEndpoint, type EndpointInterface } from "./catalog.js";
 import { CinderApi, toVolumeTypeInfo, type CinderVolume, type TokenProvider, type VolumeTypeInfo } from "./cinder.js";
 import { AuthRefusals, DEFAULT_AUTH_REFUSAL_HOLD_MS, type AuthRefusal } from "./auth-refusals.js";
 import { AuthFailedError, EndpointNotFoundError, isOpenStackError, UnexpectedError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
+import { GlanceApi, glanceRootUrl, selectGlanceEndpoint, type GlanceStore } from "./glance.js";
 import { HttpTransport, type HttpTransportOptions, type TlsSettings } from "./http.js";
 import { authenticate, authSecrets, describeIdentity, type KeystoneToken } from "./keystone.js";
 import { safeUrl, summarizeCause } from "./redact.js";
@@ -64,6 +65,32 @@ export type ImageVolumeCountResult =
   | { readonly ok: true; readonly count: number; readonly volumes: readonly ImageVolume[]; readonly endpoint: string }
   | { readonly ok: false; readonly error: OpenStackError };
 
+/** Which glance-api to ask, with whose credentials: `url`, or the catalog of the credentials' token. */
+export interface GlanceStoresRequest {
+  readonly credentials: ResolvedCredentials;
+  /** Glance's API root (e.g. https://glance:9292 or https://cloud/image); when set, the catalog is not used. */
+  readonly url?: string | undefined;
+  /** The catalog's `image` endpoint of this interface; default public. */
+  readonly interface?: EndpointInterface | undefined;
+  /** The catalog's region; unset: the first `image` endpoint of the interface. */
+  readonly regionName?: string | undefined;
+  /** Skip certificate verification, for Keystone and Glance; default false. */
+  readonly apiInsecure?: boolean | undefined;
+  /** Transport retries; default 3. */
+  readonly httpRetries?: number | undefined;
+}
+
+export type GlanceStoresResult =
+  | {
+      readonly ok: true;
+      /** The Glance API root that answered. */
+      readonly url: string;
+      /** True: the stores come from /v2/info/stores/detail and carry `type` (and `volumeType`); false: Glance's policy forbade it, types are unknown. */
+      readonly detail: boolean;
+      readonly stores: readonly GlanceStore[];
+    }
+  | { readonly ok: false; readonly error: OpenStackError };
+
 export type OpenStackEventKind =
   /** A token request to Keystone (not a cache hit). */
   | "auth"
@@ -79,6 +106,10 @@ export type OpenStackEventKind =
   | "default-type"
   /** A whole volume listing (all its pages). */
   | "volumes"
+  /** Glance's `GET /v2/info/stores/detail` (a 403 there, Glance's default policy for non-admins, is outcome AuthFailed and followed by `glance-stores`). */
+  | "glance-stores-detail"
+  /** Glance's `GET /v2/info/stores`. */
+  | "glance-stores"
   /** Cinder refused a token (401); the call is retried once with a new one. */
   | "unauthorized";
 
@@ -119,6 +150,8 @@ export interface StoreChecker {
   countImageVolumes(requests: readonly ImageVolumeCountRequest[], options?: RoundOptions): Promise<Map<string, ImageVolumeCountResult>>;
   listVolumes(target: CinderTarget, options?: RoundOptions): Promise<CinderVolume[]>;
   verifyCredentials(target: CinderTarget, options?: RoundOptions): Promise<{ projectId: string; userId: string }>;
+  /** What a glance-api serves: its stores, with types when its policy lets these credentials see them. */
+  glanceStores(request: GlanceStoresRequest, options?: RoundOptions): Promise<GlanceStoresResult>;
   /**
    * Refusals recorded elsewhere (a status written by another replica or an
    * earlier run): the credential set is held until `retryAtMs` as if this
@@ -127,6 +160,9 @@ export interface StoreChecker {
   rememberRefusal(credentials: ResolvedCredentials, refusal: { readonly refusedAtMs: number; readonly retryAtMs: number }): void;
   close(): Promise<void>;
 }
+
+/** What decides a token and its TLS: the credentials, the verification flag and the retries. */
+type AuthTarget = Pick<CinderTarget, "credentials" | "apiInsecure" | "httpRetries">;
 
 interface AuthGroup {
   readonly key: string;
@@ -271,6 +307,64 @@ export class OpenStackClient implements StoreChecker {
     return orderedLike(requests, results);
   }
 
+  /**
+   * Asks a glance-api what it serves: `GET /v2/info/stores/detail`, and when
+   * Glance's policy forbids that (403; its default is admin only), `GET
+   * /v2/info/stores` with `detail: false`. Glance is found at `url`, or as
+   * the `image` endpoint of the token's catalog. Never throws for an
+   * OpenStack problem.
+   */
+  async glanceStores(request: GlanceStoresRequest, options: RoundOptions = {}): Promise<GlanceStoresResult> {
+    const given = request.url === undefined ? undefined : glanceRootUrl(request.url);
+    // A URL that cannot be right is refused before a password goes to Keystone.
+    if (given !== undefined && !given.ok) return { ok: false, error: new EndpointNotFoundError(given.message, { service: "glance" }) };
+    const group = this.#authGroup(request, [request]);
+    try {
+      const session = await this.#session(group, options.signal);
+      let root: string;
+      if (given !== undefined) {
+        root = given.value;
+      } else {
+        const started = performance.now();
+        const found = selectGlanceEndpoint({ catalog: session.token.catalog, interface: request.interface, regionName: request.regionName });
+        this.#emit({ kind: "catalog", outcome: found.ok ? "ok" : "EndpointNotFound", durationMs: performance.now() - started });
+        if (!found.ok) return { ok: false, error: new EndpointNotFoundError(found.message, { service: "keystone" }) };
+        root = found.value;
+      }
+      const glance = new GlanceApi({
+        transport: this.#transport,
+        root,
+        tls: group.tls,
+        retries: group.retries,
+        tokens: session.tokens,
+        signal: options.signal,
+        onUnauthorized: () => {
+          this.#emit({ kind: "unauthorized", outcome: "AuthFailed", durationMs: 0 });
+          this.#logger?.info({ credentials: group.logId, glance: root }, "Glance refused the cached token; authenticating again");
+        },
+      });
+      const started = performance.now();
+      let detailed: GlanceStore[] | undefined;
+      try {
+        detailed = await glance.storesDetail();
+      } catch (error) {
+        this.#emit({ kind: "glance-stores-detail", outcome: isOpenStackError(error) ? error.reason : "Unexpected", durationMs: performance.now() - started });
+        throw error;
+      }
+      // A 403 is Glance's policy saying no: counted as AuthFailed, and answered from the plain list.
+      this.#emit({ kind: "glance-stores-detail", outcome: detailed === undefined ? "AuthFailed" : "ok", durationMs: performance.now() - started });
+      if (detailed !== undefined) {
+        this.#logger?.debug({ credentials: group.logId, glance: root, stores: detailed.length }, "read Glance's stores with details");
+        return { ok: true, url: root, detail: true, stores: detailed };
+      }
+      this.#logger?.debug({ credentials: group.logId, glance: root }, "Glance's policy forbids the store details to these credentials; reading the plain list");
+      const stores = await this.#timed("glance-stores", () => glance.stores());
+      return { ok: true, url: root, detail: false, stores };
+    } catch (error) {
+      return { ok: false, error: this.#asOpenStackError(error, group) };
+    }
+  }
+
   /** Every volume of the target's project, with its type; follows the pages. Throws OpenStackError. */
   async listVolumes(target: CinderTarget, options: RoundOptions = {}): Promise<CinderVolume[]> {
     const group = this.#authGroup(target, [target]);
@@ -325,7 +419,7 @@ export class OpenStackClient implements StoreChecker {
     });
   }
 
-  #authGroup(first: CinderTarget, members: readonly CinderTarget[]): AuthGroup {
+  #authGroup(first: AuthTarget, members: readonly AuthTarget[]): AuthGroup {
     const key = authGroupKey(first);
     return {
       key,
@@ -508,7 +602,7 @@ function endpointFor(token: KeystoneToken, target: CinderTarget): ReturnType<typ
  * reached with the same TLS verification: a store that verifies Keystone's
  * certificate must not ride on a token fetched without verification.
  */
-function authGroupKey(target: CinderTarget): string {
+function authGroupKey(target: AuthTarget): string {
   return `${credentialsKey(target.credentials)}${target.apiInsecure ? "+insecure" : ""}`;
 }
 

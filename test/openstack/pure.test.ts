@@ -27,6 +27,7 @@ import { buildAuthRequest, describeIdentity, keystoneErrorMessage, tokensUrl, ty
 import { redactSecrets, safeUrl, summarizeCause } from "../../src/openstack/redact.js";
 import { TokenCache } from "../../src/openstack/token-cache.js";
 import { findType, isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "../../src/openstack/volume-types.js";
+import { glanceErrorMessage, glanceRootUrl, selectGlanceEndpoint, toGlanceStore } from "../../src/openstack/glance.js";
 import { imageIdOfVolume, imageVolumesOfType, isImageVolumeName } from "../../src/openstack/volumes.js";
 import { findSecrets } from "./support.js";
 
@@ -450,6 +451,80 @@ test("image volumes: image-<uuid> names of the store's type only", (t) => {
   t.true(isImageVolumeName("image-0b6e4a57-4ab3-4e43-9d3c-3b8f0a2f8e11"));
   t.false(isImageVolumeName("image-0b6e4a57-4ab3-4e43-9d3c-3b8f0a2f8e11-copy"));
   t.is(imageIdOfVolume("data"), undefined);
+});
+
+// ---------------------------------------------------------------- Glance
+
+const glanceUrlRows: { url: string; expected: string | RegExp }[] = [
+  { url: "http://glance:9292", expected: "http://glance:9292" },
+  { url: "http://glance:9292/", expected: "http://glance:9292" },
+  { url: "https://cloud.example.com/image", expected: "https://cloud.example.com/image" },
+  { url: "https://cloud.example.com/image/", expected: "https://cloud.example.com/image" },
+  { url: "https://cloud.example.com/image/v2/", expected: "https://cloud.example.com/image" },
+  { url: "http://glance:9292/v2", expected: "http://glance:9292" },
+  { url: "http://glance:9292/v2x", expected: "http://glance:9292/v2x" },
+  { url: "glance:9292", expected: /glance: URL; Glance needs http or https/ },
+  { url: "not a url", expected: /is not a URL/ },
+  { url: "http://glance:9292/?x=1", expected: /carries a query/ },
+  { url: "http://user:secret-pw@glance:9292/", expected: /carries a query, fragment or user info/ },
+];
+
+for (const row of glanceUrlRows) {
+  test(`glanceRootUrl: ${row.url}`, (t) => {
+    const root = glanceRootUrl(row.url);
+    if (typeof row.expected === "string") {
+      t.deepEqual(root, { ok: true, value: row.expected });
+    } else {
+      t.false(root.ok);
+      if (!root.ok) {
+        t.regex(root.message, row.expected);
+        t.false(root.message.includes("secret-pw"));
+      }
+    }
+  });
+}
+
+test("selectGlanceEndpoint: the image service by interface (default public) and region; a miss says what there is", (t) => {
+  const catalog: Catalog = [
+    ...(catalogs["volumev3"] ?? []),
+    {
+      type: "image",
+      name: "glance",
+      id: "g",
+      endpoints: [
+        { interface: "public", region_id: "RegionOne", url: "http://glance-one:9292/" },
+        { interface: "internal", region_id: "RegionOne", url: "http://internal/image/" },
+        { interface: "public", region_id: "RegionTwo", url: "http://glance-two/image" },
+      ],
+    },
+  ];
+  t.deepEqual(selectGlanceEndpoint({ catalog }), { ok: true, value: "http://glance-one:9292" });
+  t.deepEqual(selectGlanceEndpoint({ catalog, interface: "internal" }), { ok: true, value: "http://internal/image" });
+  t.deepEqual(selectGlanceEndpoint({ catalog, regionName: "RegionTwo" }), { ok: true, value: "http://glance-two/image" });
+  const noAdmin = selectGlanceEndpoint({ catalog, interface: "admin" });
+  t.false(noAdmin.ok);
+  if (!noAdmin.ok) {
+    t.regex(noAdmin.message, /^no Glance endpoint in the Keystone catalog matches service type "image", service name any, interface admin, region any: the catalog offers image "glance" \[public@RegionOne, internal@RegionOne, public@RegionTwo\]/);
+    t.regex(noAdmin.message, /give Glance's URL$/);
+  }
+  const none = selectGlanceEndpoint({ catalog: catalogs["volumev3"] ?? [] });
+  t.false(none.ok);
+  if (!none.ok) t.regex(none.message, /has no such service; it has types identity, volumev3/);
+});
+
+test("Glance's store lists: default \"true\" is a boolean, a cinder store's volume_type is kept, other types have none", (t) => {
+  t.deepEqual(toGlanceStore({ id: "fast", default: "true", description: "Fast", type: "cinder", properties: { volume_type: "ssd", use_multipath: false } }), {
+    id: "fast",
+    default: true,
+    type: "cinder",
+    volumeType: "ssd",
+    description: "Fast",
+  });
+  t.deepEqual(toGlanceStore({ id: "slow" }), { id: "slow", default: false });
+  t.deepEqual(toGlanceStore({ id: "cinder-default-type", type: "cinder", properties: { volume_type: null } }), { id: "cinder-default-type", default: false, type: "cinder" });
+  t.deepEqual(toGlanceStore({ id: "local", type: "file", properties: { data_dir: "/var/lib/glance", volume_type: "not-a-cinder-store" } }), { id: "local", default: false, type: "file" });
+  t.is(glanceErrorMessage('{"message": "Multi backend is not supported at this site.", "code": "404 Not Found"}'), "Multi backend is not supported at this site.");
+  t.is(glanceErrorMessage("<html><body><h1>403 Forbidden</h1>Access was denied to this resource.</body></html>"), "403 Forbidden Access was denied to this resource.");
 });
 
 // ---------------------------------------------------------------- token cache
