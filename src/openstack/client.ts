@@ -6,14 +6,14 @@ import { normalizeRetries } from "./backoff.js";
 import { selectCinderEndpoint, type EndpointInterface } from "./catalog.js";
 import { CinderApi, toVolumeTypeInfo, type CinderVolume, type TokenProvider, type VolumeTypeInfo } from "./cinder.js";
 import { AuthRefusals, DEFAULT_AUTH_REFUSAL_HOLD_MS, type AuthRefusal } from "./auth-refusals.js";
-import { AuthFailedError, EndpointNotFoundError, isOpenStackError, UnexpectedError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
+import { AuthFailedError, EndpointNotFoundError, isOpenStackError, UnexpectedError, VolumeTypeNotFoundError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
 import { GlanceApi, glanceRootUrl, selectGlanceEndpoint, type GlanceStore } from "./glance.js";
 import { HttpTransport, type HttpTransportOptions, type TlsSettings } from "./http.js";
 import { authenticate, authSecrets, describeIdentity, type KeystoneToken } from "./keystone.js";
 import { safeUrl, summarizeCause } from "./redact.js";
 import { DEFAULT_TOKEN_MARGIN_MS, TokenCache } from "./token-cache.js";
 import { isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "./volume-types.js";
-import { imageVolumesOfTypes, type ImageVolume, type VolumeTypeRef } from "./volumes.js";
+import { imageVolumesByType, imageVolumesOfTypes, type ImageVolume, type ImageVolumeTypeCount, type VolumeTypeRef } from "./volumes.js";
 import { groupBy } from "../util/group-by.js";
 
 /** Where and how one store reaches Cinder: its credentials and its glance_store cinder options. */
@@ -91,6 +91,23 @@ export type GlanceStoresResult =
     }
   | { readonly ok: false; readonly error: OpenStackError };
 
+export interface ImageVolumesByTypeRequest extends CinderTarget {
+  readonly key: string;
+}
+
+export type ImageVolumesByTypeResult =
+  | {
+      readonly ok: true;
+      readonly projectId: string;
+      /** The project's `image-<uuid>` volumes per volume type name, sorted by name; a volume without a type last, as `undefined`. */
+      readonly byType: readonly ImageVolumeTypeCount[];
+    }
+  | { readonly ok: false; readonly error: OpenStackError };
+
+export type DefaultVolumeTypeResult =
+  | { readonly ok: true; readonly volumeType: { readonly id: string; readonly name: string }; readonly projectId: string }
+  | { readonly ok: false; readonly error: OpenStackError };
+
 export type OpenStackEventKind =
   /** A token request to Keystone (not a cache hit). */
   | "auth"
@@ -152,6 +169,10 @@ export interface StoreChecker {
   verifyCredentials(target: CinderTarget, options?: RoundOptions): Promise<{ projectId: string; userId: string }>;
   /** What a glance-api serves: its stores, with types when its policy lets these credentials see them. */
   glanceStores(request: GlanceStoresRequest, options?: RoundOptions): Promise<GlanceStoresResult>;
+  /** Each target's `image-<uuid>` volumes counted per volume type, one listing per (credential set, endpoint). */
+  imageVolumesByType(requests: readonly ImageVolumesByTypeRequest[], options?: RoundOptions): Promise<Map<string, ImageVolumesByTypeResult>>;
+  /** Cinder's default volume type as the project of the target's credentials sees it. */
+  defaultVolumeType(target: CinderTarget, options?: RoundOptions): Promise<DefaultVolumeTypeResult>;
   /**
    * Refusals recorded elsewhere (a status written by another replica or an
    * earlier run): the credential set is held until `retryAtMs` as if this
@@ -275,15 +296,59 @@ export class OpenStackClient implements StoreChecker {
   async countImageVolumes(requests: readonly ImageVolumeCountRequest[], options: RoundOptions = {}): Promise<Map<string, ImageVolumeCountResult>> {
     assertUniqueKeys(requests);
     const results = new Map<string, ImageVolumeCountResult>();
-    const failed = (request: ImageVolumeCountRequest, error: OpenStackError): void => {
-      results.set(request.key, { ok: false, error });
-    };
-    await this.#perCredentialSet(requests, options.signal, failed, async (group, session, members) => {
-      const byEndpoint = new Map<string, ImageVolumeCountRequest[]>();
+    await this.#perVolumeListing(requests, options.signal, {
+      failed: (request, error) => results.set(request.key, { ok: false, error }),
+      listed: (request, volumes, endpoint) => {
+        const images = imageVolumesOfTypes(volumes, request.volumeTypes);
+        results.set(request.key, { ok: true, count: images.length, volumes: images, endpoint });
+      },
+    });
+    return orderedLike(requests, results);
+  }
+
+  /**
+   * Counts each target's image volumes (`image-<uuid>`, any status) in its
+   * credential set's project per volume type: what legacy images sit on
+   * types no store covers. One volume listing per (credential set,
+   * endpoint), shared by the requests that use them.
+   */
+  async imageVolumesByType(requests: readonly ImageVolumesByTypeRequest[], options: RoundOptions = {}): Promise<Map<string, ImageVolumesByTypeResult>> {
+    assertUniqueKeys(requests);
+    const results = new Map<string, ImageVolumesByTypeResult>();
+    const counted = new WeakMap<CinderVolume[], readonly ImageVolumeTypeCount[]>();
+    await this.#perVolumeListing(requests, options.signal, {
+      failed: (request, error) => results.set(request.key, { ok: false, error }),
+      listed: (request, volumes, _endpoint, session) => {
+        let byType = counted.get(volumes);
+        if (byType === undefined) {
+          byType = imageVolumesByType(volumes);
+          counted.set(volumes, byType);
+        }
+        results.set(request.key, { ok: true, projectId: session.token.projectId, byType });
+      },
+    });
+    return orderedLike(requests, results);
+  }
+
+  /**
+   * Runs one volume listing per (credential set, endpoint) of `requests`
+   * and hands it to each request that uses them; a request whose
+   * credentials, endpoint or listing failed gets `failed` instead.
+   */
+  async #perVolumeListing<R extends CinderTarget & { readonly key: string }>(
+    requests: readonly R[],
+    signal: AbortSignal | undefined,
+    handlers: {
+      readonly failed: (request: R, error: OpenStackError) => void;
+      readonly listed: (request: R, volumes: CinderVolume[], endpoint: string, session: Session) => void;
+    },
+  ): Promise<void> {
+    await this.#perCredentialSet(requests, signal, handlers.failed, async (group, session, members) => {
+      const byEndpoint = new Map<string, R[]>();
       for (const request of members) {
         const endpoint = endpointFor(session.token, request);
         if (!endpoint.ok) {
-          results.set(request.key, { ok: false, error: new EndpointNotFoundError(endpoint.message, { service: "keystone" }) });
+          handlers.failed(request, new EndpointNotFoundError(endpoint.message, { service: "keystone" }));
           continue;
         }
         byEndpoint.set(endpoint.value, [...(byEndpoint.get(endpoint.value) ?? []), request]);
@@ -291,20 +356,43 @@ export class OpenStackClient implements StoreChecker {
       await Promise.all(
         [...byEndpoint.entries()].map(async ([endpoint, endpointMembers]) => {
           const retries = Math.max(...endpointMembers.map((request) => normalizeRetries(request.httpRetries)));
+          let volumes: CinderVolume[];
           try {
-            const volumes = await this.#allVolumes(this.#cinder(session, endpoint, retries, options.signal));
-            for (const request of endpointMembers) {
-              const images = imageVolumesOfTypes(volumes, request.volumeTypes);
-              results.set(request.key, { ok: true, count: images.length, volumes: images, endpoint });
-            }
+            volumes = await this.#allVolumes(this.#cinder(session, endpoint, retries, signal));
           } catch (error) {
             const failure = this.#asOpenStackError(error, group);
-            for (const request of endpointMembers) results.set(request.key, { ok: false, error: failure });
+            for (const request of endpointMembers) handlers.failed(request, failure);
+            return;
           }
+          for (const request of endpointMembers) handlers.listed(request, volumes, endpoint, session);
         }),
       );
     });
-    return orderedLike(requests, results);
+  }
+
+  /** Cinder's default type for the target's project (`GET /types/default`, which honours per-project defaults). */
+  async defaultVolumeType(target: CinderTarget, options: RoundOptions = {}): Promise<DefaultVolumeTypeResult> {
+    const group = this.#authGroup(target, [target]);
+    try {
+      const session = await this.#session(group, options.signal);
+      const endpoint = endpointFor(session.token, target);
+      if (!endpoint.ok) return { ok: false, error: new EndpointNotFoundError(endpoint.message, { service: "keystone" }) };
+      const cinder = this.#cinder(session, endpoint.value, group.retries, options.signal);
+      const found = await this.#timed("default-type", () => cinder.defaultType());
+      if (found === undefined) {
+        const project = session.token.projectName === undefined ? `project ${session.token.projectId}` : `project "${session.token.projectName}" (${session.token.projectId})`;
+        return {
+          ok: false,
+          error: new VolumeTypeNotFoundError(
+            `Cinder at ${endpoint.value} has no default volume type for ${project} (GET /types/default answered 404). Configure default_volume_type in Cinder, or a default for the project (API 3.62: cinder --os-volume-api-version 3.62 default-type-set <type> ${session.token.projectId})`,
+            { service: "cinder", url: safeUrl(`${endpoint.value}/types/default`), method: "GET", status: 404 },
+          ),
+        };
+      }
+      return { ok: true, volumeType: { id: found.id, name: found.name }, projectId: session.token.projectId };
+    } catch (error) {
+      return { ok: false, error: this.#asOpenStackError(error, group) };
+    }
   }
 
   /**

@@ -7,10 +7,13 @@
 export {
   OpenStackClient,
   type CinderTarget,
+  type DefaultVolumeTypeResult,
   type GlanceStoresRequest,
   type GlanceStoresResult,
   type ImageVolumeCountRequest,
   type ImageVolumeCountResult,
+  type ImageVolumesByTypeRequest,
+  type ImageVolumesByTypeResult,
   type OpenStackClientOptions,
   type OpenStackEvent,
   type OpenStackEventKind,
@@ -42,6 +45,6 @@ export { DEFAULT_HTTP_RETRIES } from "./backoff.js";
 export { AuthRefusals, DEFAULT_AUTH_REFUSAL_HOLD_MS, type AuthRefusal } from "./auth-refusals.js";
 export { createDefaultDispatcher, type DispatcherFactory, type DispatcherRequest, type TlsSettings } from "./http.js";
 export type { CinderVolume, VolumeTypeInfo } from "./cinder.js";
-export { imageVolumesOfType, imageVolumesOfTypes, isImageVolumeName, type ImageVolume, type VolumeTypeRef } from "./volumes.js";
+export { imageVolumesByType, imageVolumesOfType, imageVolumesOfTypes, isImageVolumeName, type ImageVolume, type ImageVolumeTypeCount, type VolumeTypeRef } from "./volumes.js";
 export { glanceRootUrl, selectGlanceEndpoint, type GlanceStore } from "./glance.js";
 export type { EndpointInterface } from "./catalog.js";

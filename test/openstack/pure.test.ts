@@ -28,7 +28,7 @@ import { redactSecrets, safeUrl, summarizeCause } from "../../src/openstack/reda
 import { TokenCache } from "../../src/openstack/token-cache.js";
 import { findType, isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "../../src/openstack/volume-types.js";
 import { glanceErrorMessage, glanceRootUrl, selectGlanceEndpoint, toGlanceStore } from "../../src/openstack/glance.js";
-import { imageIdOfVolume, imageVolumesOfType, isImageVolumeName } from "../../src/openstack/volumes.js";
+import { imageIdOfVolume, imageVolumesByType, imageVolumesOfType, isImageVolumeName } from "../../src/openstack/volumes.js";
 import { findSecrets } from "./support.js";
 
 // ---------------------------------------------------------------- catalog_info
@@ -451,6 +451,29 @@ test("image volumes: image-<uuid> names of the store's type only", (t) => {
   t.true(isImageVolumeName("image-0b6e4a57-4ab3-4e43-9d3c-3b8f0a2f8e11"));
   t.false(isImageVolumeName("image-0b6e4a57-4ab3-4e43-9d3c-3b8f0a2f8e11-copy"));
   t.is(imageIdOfVolume("data"), undefined);
+});
+
+test("image volumes by type: image-<uuid> names of any status, per type name, sorted, no type last", (t) => {
+  const image = (n: number) => `image-0b6e4a57-4ab3-4e43-9d3c-${String(n).padStart(12, "0")}`;
+  const volumes: CinderVolume[] = [
+    { id: "v1", name: image(1), status: "creating", volume_type: "slow" },
+    { id: "v2", name: image(2), status: "available", volume_type: "Fast" },
+    { id: "v3", name: image(3), status: "error", volume_type: "fast", volume_type_id: "fast-id" },
+    { id: "v4", name: image(4), status: "in-use", volume_type: "fast", volume_type_id: "fast-id" },
+    { id: "v5", name: image(5), status: "available", volume_type: null },
+    { id: "v6", name: image(6), status: "available" },
+    { id: "v7", name: "data-disk", status: "available", volume_type: "fast" },
+    { id: "v8", name: null, status: "available", volume_type: "other" },
+    { id: "v9", name: image(9), status: "available", volume_type: "slow", volume_type_id: "slow-id" },
+  ];
+  t.deepEqual(imageVolumesByType(volumes), [
+    { volumeType: "Fast", count: 1 },
+    { volumeType: "fast", volumeTypeId: "fast-id", count: 2 },
+    // One slow volume carries the id and one does not: no id is claimed.
+    { volumeType: "slow", count: 2 },
+    { volumeType: undefined, count: 2 },
+  ]);
+  t.deepEqual(imageVolumesByType([]), []);
 });
 
 // ---------------------------------------------------------------- Glance
