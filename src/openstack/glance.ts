@@ -188,7 +188,7 @@ export class GlanceApi {
       json = JSON.parse(response.text);
     } catch {
       throw new UnexpectedError(
-        `Glance at ${this.#options.root} answered GET ${path} with something that is not JSON (${response.text.length} bytes, starting "${redactSecrets(response.text.slice(0, 80), this.#options.tokens.secrets())}"): is the URL Glance's API root?`,
+        `Glance at ${this.#options.root} answered GET ${path} with something that is not JSON (${response.text.length} bytes, starting "${redactSecrets(response.text.slice(0, 1_000), this.#options.tokens.secrets()).slice(0, 80)}"): is the URL Glance's API root?`,
         details,
       );
     }
