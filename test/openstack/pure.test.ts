@@ -20,7 +20,7 @@ import {
   type Catalog,
 } from "../../src/openstack/catalog.js";
 import type { CinderVolume, VolumeTypeInfo } from "../../src/openstack/cinder.js";
-import { cinderErrorMessage, toVolumeTypeInfo } from "../../src/openstack/cinder.js";
+import { CinderApi, cinderErrorMessage, toVolumeTypeInfo } from "../../src/openstack/cinder.js";
 import { AuthFailedError, OPENSTACK_ERROR_REASONS, TimeoutError, UnreachableError, type OpenStackErrorReason } from "../../src/openstack/errors.js";
 import { classifyTransportError, HttpTransport, type TransportFailure } from "../../src/openstack/http.js";
 import { buildAuthRequest, describeIdentity, keystoneErrorMessage, tokensUrl, type KeystoneToken } from "../../src/openstack/keystone.js";
@@ -642,6 +642,34 @@ async function scriptedServer(statuses: number[]): Promise<{ url: string; hits: 
     },
   };
 }
+
+test("CinderApi.defaultType: a 404 saying there is no default type is none; any other 404 is the endpoint's", async (t) => {
+  const ports = new PortAllocator();
+  const port = await ports.allocate();
+  const bodies: Record<string, string> = {
+    "/v3/none/types/default": JSON.stringify({ itemNotFound: { code: 404, message: "Default volume type can not be found." } }),
+    "/nope/p/types/default": JSON.stringify({ itemNotFound: { code: 404, message: "The resource could not be found." } }),
+  };
+  const server = createServer((request, response) => {
+    request.resume();
+    response.writeHead(404, { "content-type": "application/json" }).end(bodies[request.url ?? ""] ?? "");
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const transport = new HttpTransport();
+  const token = fakeToken("gAAAAAfake-token-value-for-the-test-only", Date.now() + 3_600_000, 3_600_000);
+  const cinder = (path: string) =>
+    new CinderApi({ transport, endpoint: `http://127.0.0.1:${port}${path}`, tls: { insecure: false }, retries: 0, tokens: { get: async () => token, invalidate: () => {}, secrets: () => [token.value] } });
+  try {
+    t.is(await cinder("/v3/none").defaultType(), undefined);
+    const wrong = await t.throwsAsync(cinder("/nope/p").defaultType());
+    t.is((wrong as { reason?: string }).reason, "EndpointNotFound");
+    t.regex(wrong.message, /answered 404 to GET \/nope\/p\/types\/default\. Cinder says: "The resource could not be found\."/);
+  } finally {
+    await transport.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    ports.releaseAll();
+  }
+});
 
 const retryRows: { name: string; statuses: number[]; retries: number; status: number; hits: number }[] = [
   { name: "503 then 200: retried, answered", statuses: [503, 200], retries: 3, status: 200, hits: 2 },
