@@ -68,7 +68,7 @@ export type ImageVolumeCountResult =
 /** Which glance-api to ask, with whose credentials: `url`, or the catalog of the credentials' token. */
 export interface GlanceStoresRequest {
   readonly credentials: ResolvedCredentials;
-  /** Glance's API root (e.g. https://glance:9292 or https://cloud/image); when set, the catalog is not used. */
+  /** Glance's API root (e.g. https://glance:9292 or https://cloud/image); when set (not empty), the catalog is not used. */
   readonly url?: string | undefined;
   /** The catalog's `image` endpoint of this interface; default public. */
   readonly interface?: EndpointInterface | undefined;
@@ -403,7 +403,8 @@ export class OpenStackClient implements StoreChecker {
    * OpenStack problem.
    */
   async glanceStores(request: GlanceStoresRequest, options: RoundOptions = {}): Promise<GlanceStoresResult> {
-    const given = request.url === undefined ? undefined : glanceRootUrl(request.url);
+    // An empty url means none, as an empty endpoint template does.
+    const given = request.url === undefined || request.url === "" ? undefined : glanceRootUrl(request.url);
     // A URL that cannot be right is refused before a password goes to Keystone.
     if (given !== undefined && !given.ok) return { ok: false, error: new EndpointNotFoundError(given.message, { service: "glance" }) };
     const group = this.#authGroup(request, [request]);
