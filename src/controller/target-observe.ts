@@ -47,6 +47,18 @@ export function targetSettings(object: TargetObject | undefined): TargetSettings
   return { defaultStore: object.spec.defaultStore, otherStores: (object.spec.otherStores ?? []).map((store) => ({ id: store.id, type: store.type })) };
 }
 
+/**
+ * A Service of the target's own namespace, by its cluster DNS name:
+ * `<service>.<namespace>.svc` or `.svc.cluster.local`. Whoever may write the
+ * target's URL may already create what runs in that namespace. Not the short
+ * `<service>.<namespace>`: a namespace named like a top-level domain would
+ * make it a public name; another cluster domain goes through the catalog.
+ */
+export function isServiceHostOf(hostname: string, namespace: string): boolean {
+  const escaped = namespace.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.${escaped}\\.svc(\\.cluster\\.local)?\\.?$`).test(hostname);
+}
+
 /** How long a listing of a target's image volumes is reused: a re-check period, unless the session's credentials change. */
 interface CachedListing {
   readonly credentialsKey: string;
@@ -114,6 +126,8 @@ export class TargetObserver {
         regionName: settings?.regionName ?? session.regionName,
         apiInsecure: session.apiInsecure,
         httpRetries: session.httpRetries,
+        trustHost: (hostname) => isServiceHostOf(hostname, target.namespace),
+        trustedHostsText: `a Service of namespace ${target.namespace} (<name>.${target.namespace}.svc)`,
       },
       { signal },
     );

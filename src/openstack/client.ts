@@ -7,7 +7,7 @@ import { selectCinderEndpoint, type EndpointInterface } from "./catalog.js";
 import { CinderApi, toVolumeTypeInfo, type CinderVolume, type TokenProvider, type VolumeTypeInfo } from "./cinder.js";
 import { AuthRefusals, DEFAULT_AUTH_REFUSAL_HOLD_MS, type AuthRefusal } from "./auth-refusals.js";
 import { AuthFailedError, EndpointNotFoundError, isOpenStackError, UnexpectedError, VolumeTypeNotFoundError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
-import { GlanceApi, glanceRootUrl, selectGlanceEndpoint, type GlanceStore } from "./glance.js";
+import { GlanceApi, glanceRootUrl, glanceUrlTrusted, selectGlanceEndpoint, type GlanceStore } from "./glance.js";
 import { HttpTransport, type HttpTransportOptions, type TlsSettings } from "./http.js";
 import { authenticate, authSecrets, describeIdentity, type KeystoneToken } from "./keystone.js";
 import { safeUrl, summarizeCause } from "./redact.js";
@@ -78,6 +78,10 @@ export interface GlanceStoresRequest {
   readonly apiInsecure?: boolean | undefined;
   /** Transport retries; default 3. */
   readonly httpRetries?: number | undefined;
+  /** Hosts a given `url` may name besides the catalog's image endpoints (a token goes there). Unset: the catalog's only. */
+  readonly trustHost?: ((hostname: string) => boolean) | undefined;
+  /** What `trustHost` accepts, in words, for the error when it does not. */
+  readonly trustedHostsText?: string | undefined;
 }
 
 export type GlanceStoresResult =
@@ -413,6 +417,15 @@ export class OpenStackClient implements StoreChecker {
       let root: string;
       if (given !== undefined) {
         root = given.value;
+        if (!glanceUrlTrusted(root, session.token.catalog, request.trustHost)) {
+          return {
+            ok: false,
+            error: new EndpointNotFoundError(
+              `Glance URL ${root} is neither an image endpoint of the Keystone catalog nor ${request.trustedHostsText ?? "a trusted host"}: the operator sends a Keystone token of the store credentials only there. Register it in the catalog, use a Service of the namespace, or leave the URL unset`,
+              { service: "glance" },
+            ),
+          };
+        }
       } else {
         const started = performance.now();
         const found = selectGlanceEndpoint({ catalog: session.token.catalog, interface: request.interface, regionName: request.regionName });

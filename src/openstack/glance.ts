@@ -90,6 +90,29 @@ export function selectGlanceEndpoint(query: GlanceEndpointQuery): ParseResult<st
   return found.ok ? glanceRootUrl(found.endpoint.url) : found;
 }
 
+/**
+ * Whether a Glance URL given by hand may receive a Keystone token: when it
+ * is the origin of an image endpoint the catalog lists (any interface or
+ * region), or when `trustHost` accepts its host (the controller: a Service
+ * of the target's namespace). Anyone who may write the URL could otherwise
+ * collect a token of the store credentials.
+ */
+export function glanceUrlTrusted(root: string, catalog: Catalog, trustHost: ((hostname: string) => boolean) | undefined): boolean {
+  const origin = new URL(root).origin;
+  for (const service of catalog) {
+    if (service.type !== "image") continue;
+    for (const endpoint of service.endpoints) {
+      if (typeof endpoint.url !== "string") continue;
+      try {
+        if (new URL(endpoint.url).origin === origin) return true;
+      } catch {
+        // Not a URL: not a match.
+      }
+    }
+  }
+  return trustHost?.(new URL(root).hostname.toLowerCase()) === true;
+}
+
 export interface GlanceApiOptions {
   readonly transport: HttpTransport;
   /** Glance's API root (glanceRootUrl), without /v2 and without a trailing slash. */

@@ -1,6 +1,9 @@
 import test from "ava";
 import type { V1Deployment, V1StatefulSet } from "@kubernetes/client-node";
 import type { TargetDecision } from "../../src/controller/decide.js";
+import type { Catalog } from "../../src/openstack/index.js";
+import { glanceUrlTrusted } from "../../src/openstack/glance.js";
+import { isServiceHostOf } from "../../src/controller/target-observe.js";
 import { servedDifferences, targetStatusView, uncoveredImageVolumes, workloadRollout, type TargetStatusInput } from "../../src/controller/target-status.js";
 
 const decision = (overrides: Partial<TargetDecision> = {}): TargetDecision => ({
@@ -152,4 +155,23 @@ test("workloadRollout: complete only when the controller saw the template with t
   const set = (status: NonNullable<V1StatefulSet["status"]>): V1StatefulSet => ({ ...(deployment("h", undefined) as unknown as V1StatefulSet), status });
   t.true(workloadRollout("StatefulSet", set({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, readyReplicas: 2, currentRevision: "r2", updateRevision: "r2" }), "h").complete);
   t.false(workloadRollout("StatefulSet", set({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, readyReplicas: 2, currentRevision: "r1", updateRevision: "r2" }), "h").complete);
+});
+
+test("a Glance URL given by hand may name a Service of the target's namespace, by its cluster name only", (t) => {
+  for (const host of ["glance-api.openstack.svc", "glance-api.openstack.svc.cluster.local", "glance-api.openstack.svc."]) t.true(isServiceHostOf(host, "openstack"), host);
+  for (const host of ["glance-api.openstack", "glance-api.other.svc", "evil.com", "glance-api.openstack.svc.evil.com", "a.b.openstack.svc", "openstack.svc", "127.0.0.1"]) t.false(isServiceHostOf(host, "openstack"), host);
+  // A namespace named like a top-level domain does not make public names trusted.
+  t.false(isServiceHostOf("evil.com", "com"));
+});
+
+test("a Glance URL given by hand is trusted when the catalog lists its origin as an image endpoint", (t) => {
+  const catalog = [
+    { type: "image", name: "glance", endpoints: [{ interface: "public", url: "https://cloud.example.com/image", region: "R" }] },
+    { type: "volumev3", name: "cinder", endpoints: [{ interface: "public", url: "https://volumes.example.com:8776/v3", region: "R" }] },
+  ] as unknown as Catalog;
+  t.true(glanceUrlTrusted("https://cloud.example.com/image", catalog, undefined));
+  t.true(glanceUrlTrusted("https://cloud.example.com", catalog, undefined));
+  t.false(glanceUrlTrusted("https://volumes.example.com:8776", catalog, undefined), "another service's endpoint is not Glance's");
+  t.false(glanceUrlTrusted("http://cloud.example.com/image", catalog, undefined), "another scheme is another origin");
+  t.true(glanceUrlTrusted("http://glance.openstack.svc:9292", catalog, (host) => isServiceHostOf(host, "openstack")));
 });

@@ -19,9 +19,16 @@ import { E2E, isReady, NAMESPACE, unique, type OperatorProcess } from "./support
 
 let e2e: E2E;
 let operator: OperatorProcess;
+/** Where the test's glance-api listens: registered in Keystone's catalog before the operator's first token, which carries the catalog. */
+let glanceUrl: string;
+let glancePort: number;
 
 test.before(async () => {
   e2e = await E2E.start();
+  glancePort = await e2e.stack.ports.allocate();
+  glanceUrl = `http://127.0.0.1:${glancePort}`;
+  const service = await e2e.openstack.admin.createService("image", "glance");
+  await e2e.openstack.admin.createEndpoint({ serviceId: service, interface: "internal", url: glanceUrl, regionId: e2e.openstack.region });
   operator = await e2e.startOperator({ recheckPeriod: "5s" });
 });
 
@@ -78,8 +85,7 @@ test.serial("the blueprint's upgrade: uncovered legacy volumes reported and clea
   const types = [oldType.name, fastType.name, orphanType.name];
   const legacy = await createLegacyCinderImage(e2e.openstack, { volumeType: oldType.name });
   const orphans = await createImageVolumes(e2e.openstack, { volumeType: orphanType.name, count: 2 });
-  const port = await e2e.stack.ports.allocate();
-  const glanceUrl = `http://127.0.0.1:${port}`;
+  const port = glancePort;
   const datadir = await e2e.openstack.newFileStoreDir("local");
   const mainConfig = { DEFAULT: { show_multiple_locations: "true", show_image_direct_url: "true" }, local: { filesystem_store_datadir: datadir } };
   let glance: GlanceApi | undefined;
@@ -91,7 +97,8 @@ test.serial("the blueprint's upgrade: uncovered legacy volumes reported and clea
       apiVersion: `${GLANCE_STORE_GROUP}/${GLANCE_STORE_VERSION}`,
       kind: "GlanceStoreTarget",
       metadata: { name: target, namespace: NAMESPACE },
-      spec: { otherStores: [{ id: "local", type: "file" }], glance: { url: glanceUrl } },
+      // First a URL that is neither in the catalog nor a Service of the namespace: no token goes there.
+      spec: { otherStores: [{ id: "local", type: "file" }], glance: { url: "http://127.0.0.2:9292" } },
     });
     await e2e.apply(e2e.store("up-fast", { target, storeId: "fast", volumeType: fastType.name, default: true }));
     await e2e.waitForStore("up-fast", "Ready", isReady);
@@ -104,8 +111,13 @@ test.serial("the blueprint's upgrade: uncovered legacy volumes reported and clea
     t.is(conditionOf(before, "ImageVolumesCovered")?.status, "False");
     t.regex(conditionOf(before, "ImageVolumesCovered")?.message ?? "", new RegExp(`1 image volume\\(s\\) of volume type "${oldType.name}"`));
     t.false(uncoveredOf(before, types)[fastType.name] !== undefined, "a covered type is not listed");
-    // Nothing listens at the URL yet: information, never a gate.
-    t.is(conditionOf(before, "GlanceServesConfig")?.status, "Unknown");
+    // Information, never a gate: the untrusted URL is not asked, and says why.
+    const untrusted = await waitForTarget(target, "the URL refused", (s) => /neither an image endpoint of the Keystone catalog/.test(conditionOf(s, "GlanceServesConfig")?.message ?? ""));
+    t.is(conditionOf(untrusted, "GlanceServesConfig")?.status, "Unknown");
+    t.regex(conditionOf(untrusted, "GlanceServesConfig")?.message ?? "", /a Service of namespace openstack/);
+    // The catalog's internal image endpoint, where nothing listens yet.
+    await e2e.kube.kubectl(["patch", "glancestoretarget", "-n", NAMESPACE, target, "--type=json", "-p", JSON.stringify([{ op: "remove", path: "/spec/glance/url" }])]);
+    await waitForTarget(target, "Glance unreachable", (s) => conditionOf(s, "GlanceServesConfig")?.reason === "Unreachable");
     t.regex((await e2e.renderedFiles(target))!.storesConf, /^enabled_backends = fast:cinder, local:file$/m);
     const metrics = await operator.metrics();
     t.regex(metrics, new RegExp(`glance_store_operator_uncovered_image_volumes\\{target="${NAMESPACE}/${target}",volume_type="${oldType.name}"\\} 1`));
