@@ -157,6 +157,12 @@ export interface SourceOtherStore {
   readonly moveOptions: readonly { readonly name: string; readonly value: string; readonly secret: boolean }[];
 }
 
+/** A section (whole, without `option`) or an option of the main file. */
+export interface MainConfigItem {
+  readonly section: string;
+  readonly option?: string;
+}
+
 export interface SourceModel {
   readonly mode: "legacy" | "multi";
   /** In the file's order (enabled_backends; the one legacy store). */
@@ -168,7 +174,7 @@ export interface SourceModel {
   readonly summary: string;
   readonly findings: readonly Finding[];
   /** The store sections and options a user removes from glance-api.conf once the operator's files are mounted. */
-  readonly removeFromMain: readonly string[];
+  readonly removeFromMain: readonly MainConfigItem[];
   /** Every secret value of the file (passwords, secrets, secret-looking options): scrubbed from every message as a second line of defence. */
   readonly secretValues: readonly string[];
 }
@@ -228,14 +234,14 @@ function readMulti(file: IniFile, enabledBackends: IniOption, findings: Finding[
   const glanceStore = file.sections.get("glance_store");
   const cinder: SourceCinderStore[] = [];
   const others: SourceOtherStore[] = [];
-  const removeFromMain: string[] = [`[${file.sections.get("DEFAULT")?.name ?? "DEFAULT"}] enabled_backends`];
-  if (glanceStore?.options.has("default_backend")) removeFromMain.push(`[${glanceStore.name}] default_backend`);
+  const removeFromMain: MainConfigItem[] = [{ section: file.sections.get("DEFAULT")?.name ?? "DEFAULT", option: "enabled_backends" }];
+  if (glanceStore?.options.has("default_backend")) removeFromMain.push({ section: glanceStore.name, option: "default_backend" });
   for (const [id, type] of dict.entries) {
     if (type === "cinder") {
       const section = file.sections.get(normalizeSectionName(id));
       const store = readCinderSection(section, section?.name ?? id, id, cinder.length, findings, "multi");
       cinder.push(store);
-      if (section !== undefined) removeFromMain.push(`[${section.name}]`);
+      if (section !== undefined) removeFromMain.push({ section: section.name });
     } else if ((OTHER_STORE_TYPES as readonly string[]).includes(type)) {
       others.push({ id, type: type as OtherStoreType, moveOptions: [] });
     } else {
@@ -270,7 +276,7 @@ function readMulti(file: IniFile, enabledBackends: IniOption, findings: Finding[
     const driver = driverOfOption(option.name);
     if (option.name === "stores" || option.name === "default_store" || driver === "cinder" || option.name in OPTION_ALIASES) {
       findings.push({ kind: "not-migrated", section: glanceStore?.name ?? "glance_store", option: option.name, message: "a single-store option, which a multi-store Glance (enabled_backends set) does not read: not migrated; remove it from the main file" });
-      removeFromMain.push(`[${glanceStore?.name ?? "glance_store"}] ${option.name}`);
+      removeFromMain.push({ section: glanceStore?.name ?? "glance_store", option: option.name });
     }
   }
   // Sections with cinder options that enabled_backends does not name: Glance ignores them.
@@ -370,10 +376,10 @@ function readLegacy(file: IniFile, findings: Finding[]): ModelCore | undefined {
     if (driver === undefined || driver === "cinder" || drivers.includes(driver)) continue;
     findings.push({ kind: "not-migrated", section: sectionName, option: option.name, message: `an option of the ${driver} driver, which is not among stores: Glance does not use it; not migrated` });
   }
-  const removeFromMain = [
-    ...["stores", "default_store"].filter((name) => glanceStore.options.has(name)).map((name) => `[${sectionName}] ${name}`),
-    ...[...glanceStore.options.keys()].filter((name) => driverOfOption(name) === "cinder" || name in OPTION_ALIASES).map((name) => `[${sectionName}] ${name}`),
-    ...others.flatMap((store) => store.moveOptions.map((option) => `[${sectionName}] ${option.name} (moved to [${store.id}])`)),
+  const removeFromMain: MainConfigItem[] = [
+    ...["stores", "default_store"].filter((name) => glanceStore.options.has(name)).map((option) => ({ section: sectionName, option })),
+    ...[...glanceStore.options.keys()].filter((name) => driverOfOption(name) === "cinder" || name in OPTION_ALIASES).map((option) => ({ section: sectionName, option })),
+    ...others.flatMap((store) => store.moveOptions.map((option) => ({ section: sectionName, option: `${option.name} (moved to [${store.id}])` }))),
   ];
   const summary = `single store (legacy): stores = ${drivers.join(", ")}; default_store = ${defaultText ?? "(unset: file)"}`;
   return { mode: "legacy", cinder: [{ ...cinder, isDefault: defaultStore === "cinder" }], others, otherDefault, summary, removeFromMain };
@@ -486,11 +492,13 @@ function readCinderSection(section: IniSection | undefined, sectionName: string,
 function stringValue(option: IniOption, section: string, findings: Finding[]): string | undefined {
   const value = osloStringValue(option.raw);
   if (value.ok) return value.value;
+  // The name after the $ is part of the value: not repeated for a credential, whose value may be a password or hold one.
+  const named = isSecretOption(option.name) || option.name in CREDENTIAL_OPTIONS ? "another option" : `the option ${JSON.stringify(value.interpolates)}`;
   findings.push({
     kind: "error",
     section,
     option: option.name,
-    message: `its value interpolates the option ${JSON.stringify(value.interpolates)} ($${value.interpolates}), which this migration does not resolve: write the value itself (a literal $ as $$) and migrate again`,
+    message: `its value interpolates ${named} (oslo.config reads $name and \${name} so), which this migration does not resolve: write the value itself (a literal $ as $$) and migrate again`,
   });
   return undefined;
 }

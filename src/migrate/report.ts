@@ -182,12 +182,8 @@ function mainConfigLines(model: SourceModel, plan: Extract<PlanResult, { ok: tru
   if (model.removeFromMain.length > 0) {
     lines.push("  remove (the operator's files set enabled_backends and default_backend, and the cinder stores' options and credentials):");
     const bySection = new Map<string, string[]>();
-    for (const item of model.removeFromMain) {
-      const [section, ...rest] = item.split("] ");
-      const key = `${section}]`;
-      bySection.set(key, [...(bySection.get(key) ?? []), ...(rest.length === 0 ? [] : [rest.join("] ")])]);
-    }
-    for (const [section, options] of bySection) lines.push(`    ${section}${options.length === 0 ? " (the whole section)" : `: ${options.join(", ")}`}`);
+    for (const item of model.removeFromMain) bySection.set(item.section, [...(bySection.get(item.section) ?? []), ...(item.option === undefined ? [] : [item.option])]);
+    for (const [section, options] of bySection) lines.push(`    [${section}]${options.length === 0 ? " (the whole section)" : `: ${options.join(", ")}`}`);
   }
   if (model.mode === "multi") {
     lines.push(`  (the operator's files override the main file's enabled_backends and default_backend with ${plan.enabledBackends}; ${plan.defaultBackend})`);
