@@ -240,6 +240,7 @@ async function storesToCheck(
     stores.push({
       position: store.position,
       label,
+      section: store.section,
       secretName: set.secretName,
       projectName: set.data["projectName"],
       volumeType: typeof fields.volumeType === "string" ? fields.volumeType : undefined,

@@ -91,7 +91,8 @@ export interface StoreToCheck {
   readonly label: string;
   readonly target: CinderTarget;
   readonly volumeType: string | undefined;
-  /** For messages: the Secret holding its credentials, and their project name. */
+  /** For messages: where its credentials come from (`[glance_store]`), the Secret holding them, and their project name. */
+  readonly section: string;
   readonly secretName: string;
   readonly projectName: string | undefined;
 }
@@ -121,7 +122,7 @@ export async function checkCinder(stores: readonly StoreToCheck[], facts: Cinder
   const typeProblems = new Map<number, string>();
   for (const store of stores.filter((s) => s.volumeType === undefined)) {
     const result = await facts.defaultVolumeType(store.target, options);
-    if (!result.ok) return { ok: false, message: `cannot ask Cinder for the default volume type of ${store.label} (credentials of Secret ${store.secretName}): ${result.error.message}` };
+    if (!result.ok) return { ok: false, message: `cannot ask Cinder for the default volume type of ${store.label} (with the cinder_store_* options of [${store.section}], Secret ${store.secretName}): ${result.error.message}` };
     pinned.set(store.position, { volumeType: result.volumeType.name, projectId: result.projectId });
   }
   const named = stores.filter((s) => s.volumeType !== undefined);
@@ -134,7 +135,7 @@ export async function checkCinder(stores: readonly StoreToCheck[], facts: Cinder
       const result = results.get(String(store.position));
       if (result === undefined || result.ok) continue;
       if (!result.authenticated || (result.error.reason !== "VolumeTypeNotFound" && result.error.reason !== "VolumeTypeNotAccessible")) {
-        return { ok: false, message: `cannot check ${store.label} against Cinder (credentials of Secret ${store.secretName}): ${result.error.message}` };
+        return { ok: false, message: `cannot check ${store.label} against Cinder (with the cinder_store_* options of [${store.section}], Secret ${store.secretName}): ${result.error.message}` };
       }
       typeProblems.set(store.position, result.error.message);
     }
@@ -151,7 +152,7 @@ export async function checkCinder(stores: readonly StoreToCheck[], facts: Cinder
   for (const [key, store] of sets) {
     const result = listed.get(key);
     if (result === undefined) return { ok: false, message: "programming error: no image volume listing for a credential set" };
-    if (!result.ok) return { ok: false, message: `cannot list the image volumes with the credentials of Secret ${store.secretName}: ${result.error.message}` };
+    if (!result.ok) return { ok: false, message: `cannot list the image volumes with the cinder_store_* options of [${store.section}] (Secret ${store.secretName}): ${result.error.message}` };
     imageVolumes.push({ secretName: store.secretName, projectName: store.projectName, projectId: result.projectId, byType: result.byType });
   }
   return { ok: true, pinned, typeProblems, imageVolumes };
