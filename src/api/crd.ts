@@ -115,6 +115,7 @@ export function glanceStoreCrd(): JsonSchema {
             { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: "The Ready condition." },
             { name: "Target", type: "string", jsonPath: ".spec.target", priority: 1, description: "The Glance deployment the store belongs to." },
             { name: "Reason", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1, description: "Why the store is or is not ready." },
+            { name: "Serving", type: "boolean", jsonPath: ".status.glance.serving", priority: 1, description: "Whether Glance serves the store (with a GlanceStoreTarget)." },
             { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
           ],
           schema: {

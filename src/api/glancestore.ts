@@ -366,6 +366,15 @@ export const GlanceStoreStatusSchema = z
       .describe(
         "Set while Keystone's refusal of the store's credentials holds them off: Keystone locks a user out after a few refused passwords, so the operator sends refused credentials at most once per --auth-refusal-backoff. Kept in the status so that a restarted or new leader holds them off too.",
       ),
+    glance: z
+      .object({
+        serving: z.boolean().describe("Whether Glance lists this store among those it serves."),
+        volumeType: z.string().max(255).optional().describe("The volume type Glance reports for it (only when Glance lets the operator read /v2/info/stores/detail)."),
+      })
+      .optional()
+      .describe(
+        "What the target's Glance said of this store when last asked: only for a target with a GlanceStoreTarget whose spec.glance.check is on. Serving lags the Rendered condition until glance-api restarts with the new configuration.",
+      ),
     conditions: z
       .array(ConditionSchema)
       .max(32)

@@ -115,6 +115,14 @@ export interface TargetObservation {
   readonly targetObject?: TargetSettings | undefined;
 }
 
+export interface SessionStore {
+  readonly storeId: string;
+  readonly credentials: ResolvedCredentials;
+  readonly regionName: string | undefined;
+  readonly httpRetries: number;
+  readonly apiInsecure: boolean;
+}
+
 /** What a GlanceStoreTarget says about the whole target. */
 export interface TargetSettings {
   /** spec.defaultStore: when set, the stores' spec.default is not read. */
@@ -159,6 +167,12 @@ export interface TargetDecision {
   readonly otherStores: readonly OtherStoreToRender[];
   /** Its default_backend. */
   readonly defaultStoreId: string | undefined;
+  /**
+   * The store glance_store opens its one Cinder session with (the first
+   * cinder store in enabled_backends order) and what reaching Cinder as it
+   * takes: where Glance's image volumes are, and who may ask Glance.
+   */
+  readonly session: SessionStore | undefined;
   readonly stores: readonly StoreDecision[];
 }
 
@@ -308,6 +322,7 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
     renderedStoreIds,
     otherStores: action.kind === "write" ? otherStores : action.kind === "keep" ? [...(previous?.otherStores ?? [])] : [],
     defaultStoreId: action.kind === "write" ? (otherDefault ?? defaultWinner?.store.storeId) : action.kind === "keep" ? previous?.defaultStoreId : undefined,
+    session: sessionStore(renderedStoreIds, renderedCredentials, action.kind === "write" ? toRender.map((s) => ({ storeId: s.storeId, spec: s.spec })) : (previous?.stores ?? [])),
     stores: withDefaults.map((v) =>
       storeDecision(v, {
         rendered: rendered.has(v.store.storeId) && ownsRenderedId(v, withDefaults),
@@ -318,6 +333,19 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
       }),
     ),
   };
+}
+
+function sessionStore(
+  ids: readonly string[],
+  credentials: ReadonlyMap<string, ResolvedCredentials>,
+  specs: readonly { readonly storeId: string; readonly spec: { readonly regionName?: string | undefined; readonly httpRetries: number; readonly apiInsecure: boolean } }[],
+): SessionStore | undefined {
+  const storeId = ids[0];
+  if (storeId === undefined) return undefined;
+  const found = credentials.get(storeId);
+  const spec = specs.find((s) => s.storeId === storeId)?.spec;
+  if (found === undefined || spec === undefined) return undefined;
+  return { storeId, credentials: found, regionName: spec.regionName, httpRetries: spec.httpRetries, apiInsecure: spec.apiInsecure };
 }
 
 function defaultHeld(target: string): DesiredCondition {

@@ -13,6 +13,7 @@ import {
   type V1Secret,
 } from "@kubernetes/client-node";
 import { GLANCE_STORE_GROUP, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../api/glancestore.js";
+import { GLANCE_STORE_TARGET_PLURAL } from "../api/glancestoretarget.js";
 import { apiStatusOf, withSignal } from "../runtime/kube-request-options.js";
 import { REPORTING_CONTROLLER } from "./naming.js";
 
@@ -29,6 +30,8 @@ export interface KubeWriter {
   deleteSecret(namespace: string, name: string): Promise<void>;
   /** JSON merge patch of a GlanceStore's status subresource. */
   patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  /** JSON merge patch of a GlanceStoreTarget's status subresource. */
+  patchTargetStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
   /** Sets a GlanceStore's finalizers; fails with a conflict if the object changed since `resourceVersion`. */
   setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void>;
   /**
@@ -99,6 +102,13 @@ export class ClientNodeKubeWriter implements KubeWriter {
   async patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
     await this.#custom.patchNamespacedCustomObjectStatus(
       { ...glanceStore(namespace, name), body: { status } },
+      mergePatch(),
+    );
+  }
+
+  async patchTargetStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+    await this.#custom.patchNamespacedCustomObjectStatus(
+      { group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_TARGET_PLURAL, namespace, name, body: { status } },
       mergePatch(),
     );
   }
@@ -207,6 +217,11 @@ export class FencedKubeWriter implements KubeWriter {
   async patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
     this.#check();
     return this.#inner.patchStoreStatus(namespace, name, status);
+  }
+
+  async patchTargetStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+    this.#check();
+    return this.#inner.patchTargetStatus(namespace, name, status);
   }
 
   async setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void> {

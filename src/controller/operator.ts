@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { CoordinationV1Api, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Secret, type V1StatefulSet } from "@kubernetes/client-node";
+import { CoordinationV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Secret, type V1StatefulSet } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { GLANCE_STORE_GROUP, GLANCE_STORE_KIND, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../api/glancestore.js";
+import { GLANCE_STORE_TARGET_KIND, GLANCE_STORE_TARGET_PLURAL } from "../api/glancestoretarget.js";
+import type { GlanceStoreTargetObject } from "./target-observe.js";
 import { OpenStackClient, type StoreChecker } from "../openstack/index.js";
 import { systemClock, type Clock } from "../runtime/clock.js";
 import { informersLive, informersSynced, leadership, startHttpEndpoints, type HealthCheck, type RunningServer, type TlsOptions } from "../runtime/health-server.js";
@@ -17,7 +19,7 @@ import { ClientNodeKubeWriter, FencedKubeWriter, type KubeWriter } from "./kube-
 import { OWNED_SELECTOR } from "./naming.js";
 import type { GlanceStoreObject } from "./observe.js";
 import { DEFAULT_GLANCE_STORE_VERSION, TargetReconciler } from "./reconciler.js";
-import { targetsOfConfigMap, targetsOfSecret, targetsOfStoreChange, targetsOfWorkload } from "./triggers.js";
+import { targetsOfConfigMap, targetsOfSecret, targetsOfStoreChange, targetsOfTargetObject, targetsOfWorkload } from "./triggers.js";
 import { WorkQueue } from "./workqueue.js";
 
 export interface Address {
@@ -101,10 +103,18 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     options.rolloutWorkloads === true
       ? { deployments: new Informer<V1Deployment>({ ...common, type: DEPLOYMENTS }), statefulSets: new Informer<V1StatefulSet>({ ...common, type: STATEFUL_SETS }) }
       : undefined;
-  const informers: Informer<KubernetesObject>[] = [stores, secrets, configMaps, ...(workloads ? [workloads.deployments, workloads.statefulSets] : [])] as Informer<KubernetesObject>[];
+  // GlanceStoreTargets are optional, and so is their CRD: `helm upgrade` does not install a CRD new to the chart.
+  const targetsServed = await servesResource(kubeConfig, GLANCE_STORE_GROUP, GLANCE_STORE_VERSION, GLANCE_STORE_TARGET_PLURAL, logger);
+  const targets = targetsServed
+    ? new Informer<GlanceStoreTargetObject>({
+        ...common,
+        type: customResourceType<GlanceStoreTargetObject>({ group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_TARGET_PLURAL, kind: GLANCE_STORE_TARGET_KIND }),
+      })
+    : undefined;
+  const informers: Informer<KubernetesObject>[] = [stores, secrets, configMaps, ...(targets ? [targets] : []), ...(workloads ? [workloads.deployments, workloads.statefulSets] : [])] as Informer<KubernetesObject>[];
 
   const reconciler = new TargetReconciler({
-    caches: { stores, secrets, configMaps, ...workloads },
+    caches: { stores, secrets, configMaps, ...(targets ? { targets } : {}), ...workloads },
     writer,
     checker,
     clock,
@@ -127,6 +137,11 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   });
   const onSecret = (object: V1Secret, old?: V1Secret): void => enqueue(targetsOfSecret(object, old, (namespace) => stores.list(namespace)));
   secrets.addHandlers({ add: (o) => onSecret(o), update: (old, o) => onSecret(o, old), delete: (o) => onSecret(o) });
+  targets?.addHandlers({
+    add: (object) => enqueue(targetsOfTargetObject(undefined, object)),
+    update: (old, object) => enqueue(targetsOfTargetObject(old, object)),
+    delete: (object) => enqueue(targetsOfTargetObject(undefined, object)),
+  });
   const onConfigMap = (object: V1ConfigMap): void => enqueue(targetsOfConfigMap(object));
   configMaps.addHandlers({ add: onConfigMap, update: (_old, o) => onConfigMap(o), delete: onConfigMap });
   for (const informer of (workloads ? [workloads.deployments, workloads.statefulSets] : []) as Informer<V1Deployment | V1StatefulSet>[]) {
@@ -162,6 +177,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     // Level-triggered: every target the cache knows is reconciled once on taking over.
     const all = new Set<string>();
     for (const object of stores.list()) for (const key of targetsOfStoreChange(undefined, object)) all.add(key);
+    for (const object of targets?.list() ?? []) for (const key of targetsOfTargetObject(undefined, object)) all.add(key);
     enqueue(all);
     await new Promise<void>((resolve) => {
       if (leaderSignal.aborted) resolve();
@@ -243,6 +259,22 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     throw new Error("lost the leader election Lease; exiting so that this replica restarts as a standby");
   }
   return report;
+}
+
+/**
+ * Whether the apiserver serves a resource (its CRD is installed), asked
+ * once at start: an operator upgraded before its new CRD is applied runs
+ * without that kind and says so, instead of never becoming ready.
+ */
+async function servesResource(kubeConfig: KubeConfig, group: string, version: string, plural: string, logger: Logger): Promise<boolean> {
+  try {
+    const list = await kubeConfig.makeApiClient(CustomObjectsApi).getAPIResources({ group, version });
+    if (list.resources.some((resource) => resource.name === plural)) return true;
+  } catch (error) {
+    logger.debug({ err: error }, "API discovery failed");
+  }
+  logger.warn({ resource: `${plural}.${group}` }, `the apiserver does not serve ${plural}.${group}: apply the operator's CRDs (kubectl apply -f crds/) and restart it to use them; until then every target works without one`);
+  return false;
 }
 
 function describeReason(reason: unknown): string {

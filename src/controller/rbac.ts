@@ -7,6 +7,7 @@
  * was refused nothing. docs/security.md explains each rule.
  */
 import { GLANCE_STORE_GROUP, GLANCE_STORE_PLURAL } from "../api/glancestore.js";
+import { GLANCE_STORE_TARGET_PLURAL } from "../api/glancestoretarget.js";
 
 export interface PolicyRule {
   readonly apiGroups?: readonly string[];
@@ -29,6 +30,9 @@ export const MANAGER_RULES: readonly PolicyRule[] = [
   { apiGroups: [GLANCE_STORE_GROUP], resources: [GLANCE_STORE_PLURAL], verbs: ["list", "watch", "patch"] },
   // The status, as a merge patch of the status subresource.
   { apiGroups: [GLANCE_STORE_GROUP], resources: [`${GLANCE_STORE_PLURAL}/status`], verbs: ["patch"] },
+  // GlanceStoreTargets are only read (informer) and their status merge-patched: no write can touch their spec.
+  { apiGroups: [GLANCE_STORE_GROUP], resources: [GLANCE_STORE_TARGET_PLURAL], verbs: ["list", "watch"] },
+  { apiGroups: [GLANCE_STORE_GROUP], resources: [`${GLANCE_STORE_TARGET_PLURAL}/status`], verbs: ["patch"] },
   // Informers: the credentials Secrets stores reference, the rendered ConfigMap and Secret. Writes: create, then
   // replace (PUT, the `update` verb, with the resourceVersion read) and delete of the rendered pair. `delete` is also
   // what OwnerReferencesPermissionEnforcement asks of a writer that sets owner references.

@@ -26,10 +26,17 @@ import { metaTime, observeTarget, readPrevious, readStoreObject, targetOf, type 
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
 import { countStates, storeSummary, type StoreState } from "./store-metrics.js";
 import { planWrites, type PlannedWrite } from "./write-plan.js";
+import { readTargetObject, targetSettings, TargetObserver, type GlanceStoreTargetObject, type TargetObject } from "./target-observe.js";
+import { targetStatusView, workloadRollout, type TargetStatusInput, type WorkloadRollout } from "./target-status.js";
+
+/** How soon Glance is asked again while it does not serve what was rendered (a restart or rollout is usually under way). */
+const GLANCE_RECHECK_MS = 15_000;
 
 /** Read access to the informers' caches: a reconcile reads the cluster only from them. */
 export interface ReconcilerCaches {
   readonly stores: { list(namespace?: string): readonly GlanceStoreObject[] };
+  /** Absent when the GlanceStoreTarget CRD is not installed: every target then works without one. */
+  readonly targets?: { get(namespace: string, name: string): GlanceStoreTargetObject | undefined };
   readonly secrets: { get(namespace: string, name: string): V1Secret | undefined };
   readonly configMaps: { get(namespace: string, name: string): V1ConfigMap | undefined };
   /** Absent when the operator does not roll workloads (--rollout-workloads=false): it then neither watches nor patches them. */
@@ -43,6 +50,8 @@ export interface ReconcilerMetrics {
   setStoreStates(target: string, states: Readonly<Record<StoreState, number>>): void;
   /** Since when (ms since the epoch) the target's longest-degraded store and its oldest held deletion last (undefined: none), and its stores with refused credentials. */
   setStoreSummary(target: string, times: { readonly degradedSinceMs: number | undefined; readonly deletionBlockedSinceMs: number | undefined; readonly credentialsRefused: number }): void;
+  /** Image volumes of volume types no cinder store of the target covers (undefined: not known). */
+  setUncoveredImageVolumes(target: string, uncovered: readonly { readonly volumeType: string; readonly count: number }[] | undefined): void;
   removeTarget(target: string): void;
 }
 
@@ -73,9 +82,13 @@ export class TargetReconciler {
   readonly #options: ReconcilerOptions;
   /** Conditions last written per store uid: the cache may lag behind our own writes, and events must not repeat. */
   readonly #written = new Map<string, { generation: number | undefined; status: Record<string, unknown> }>();
+  /** The same for GlanceStoreTargets, by uid. */
+  readonly #writtenTargets = new Map<string, { generation: number | undefined; status: Record<string, unknown> }>();
+  readonly #targetObserver: TargetObserver;
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
+    this.#targetObserver = new TargetObserver({ checker: options.checker, listingTtlMs: options.recheckPeriodMs });
   }
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileOutcome> {
@@ -89,12 +102,22 @@ export class TargetReconciler {
     const configMap = owned(caches.configMaps.get(namespace, configMapName(target)));
     const secret = caches.secrets.get(namespace, credentialsSecretName(target));
     const ownSecret = owned(secret);
+    const targetRaw = caches.targets?.get(namespace, target);
+    const targetObject = targetRaw === undefined ? undefined : readTargetObject(targetRaw);
+    if (targetObject?.specProblem !== undefined) {
+      log.warn({ problem: targetObject.specProblem }, "the GlanceStoreTarget does not pass today's schema; the target is rendered as if it had none");
+    }
 
     if (objects.length === 0) {
       // The last store is gone (its finalizer was released): nothing is left for Glance.
       if (configMap) await writer.deleteConfigMap(namespace, configMapName(target));
       if (ownSecret) await writer.deleteSecret(namespace, credentialsSecretName(target));
       this.#options.metrics?.removeTarget(key);
+      this.#targetObserver.forget(key);
+      if (targetObject !== undefined) {
+        const empty: TargetDecision = { action: { kind: "remove" }, renderedStoreIds: [], otherStores: [], defaultStoreId: undefined, session: undefined, stores: [] };
+        await this.#writeTargetStatus(targetObject, { target, decision: empty, renderedVolumeTypes: new Map(), configHash: undefined, imageVolumes: undefined, glance: undefined, rollout: undefined, mixedCredentials: [] });
+      }
       return Outcome.done();
     }
 
@@ -103,7 +126,7 @@ export class TargetReconciler {
       log.warn({ problem: current.problem }, "part of the target's rendered ConfigMap and Secret cannot be read back; those stores are rendered again from their specs where they can be");
     }
     const now = clock.now();
-    const observation = await observeTarget({
+    let observation = await observeTarget({
       namespace,
       target,
       stores: objects,
@@ -114,6 +137,8 @@ export class TargetReconciler {
       now,
       ...(signal === undefined ? {} : { signal }),
     });
+    const settings = targetSettings(targetObject);
+    if (settings !== undefined) observation = { ...observation, targetObject: settings };
     let decision = decideTarget(observation);
     if (decision.action.kind === "write" && secret !== undefined && ownSecret === undefined) {
       const blocked = notOwned("Secret", namespace, credentialsSecretName(target));
@@ -129,6 +154,13 @@ export class TargetReconciler {
       runningIds: current.previous?.storeIds ?? [],
     };
     let plan = planWrites(decision, currentTarget);
+
+    // Information about the whole target, never a gate: asked once the decision says which session Glance opens.
+    const [imageVolumes, glance] = await Promise.all([
+      this.#targetObserver.imageVolumes(key, decision.session, now, signal),
+      this.#targetObserver.glance(targetObject, decision.session, now, signal),
+    ]);
+    const served = glance?.ok === true ? new Map(glance.stores.map((store) => [store.id, store])) : undefined;
 
     const files = new FileWriter(writer, namespace, target, objects, configMap, ownSecret);
     const released = new Set<string>();
@@ -177,7 +209,10 @@ export class TargetReconciler {
           break;
         case "status": {
           const storeDecision = decision.stores.find((s) => s.key === step.key);
-          if (object && storeDecision && !released.has(object.uid)) statusConditions.set(step.key, await this.#writeStatus(object, storeDecision));
+          if (object && storeDecision && !released.has(object.uid)) {
+            const glanceView = served === undefined ? undefined : { served: served.has(object.storeId), volumeType: served.get(object.storeId)?.volumeType };
+            statusConditions.set(step.key, await this.#writeStatus(object, storeDecision, glanceView));
+          }
           break;
         }
       }
@@ -197,8 +232,88 @@ export class TargetReconciler {
         }),
       );
     }
+    // What the whole target looks like now: the files in the cluster after this reconcile, and what Glance and Cinder said.
+    const renderedVolumeTypes = new Map<string, string>();
+    const mixedCredentials: string[] = [];
+    for (const storeDecision of decision.stores) {
+      const object = byKey.get(storeDecision.key);
+      if (object === undefined || !storeDecision.rendered) continue;
+      if (storeDecision.volumeType !== undefined) renderedVolumeTypes.set(object.storeId, storeDecision.volumeType.name);
+      if (storeDecision.conditions.some((c) => c.type === "CredentialsConsistent" && c.status === "False")) mixedCredentials.push(object.storeId);
+    }
+    const filesNow = decision.action.kind === "write" ? decision.action.config : current.config;
+    const hashKey = files.secret?.metadata?.annotations?.[HASH_KEY_ANNOTATION];
+    const hash = filesNow === undefined || hashKey === undefined ? undefined : configHash(hashKey, filesNow);
+    const view = {
+      target,
+      decision,
+      renderedVolumeTypes,
+      configHash: hash,
+      imageVolumes,
+      glance,
+      rollout: this.#rollouts(namespace, target, hash),
+      mixedCredentials: mixedCredentials.sort(),
+    };
+    const uncovered = targetStatusView(view);
+    metrics?.setUncoveredImageVolumes(key, uncovered.uncoveredImageVolumes);
+    if (uncovered.uncoveredImageVolumeCount !== undefined && uncovered.uncoveredImageVolumeCount > 0) {
+      log.warn({ uncovered: uncovered.uncoveredImageVolumes }, "image volumes of volume types no cinder store of the target covers: their legacy images stay unmapped by Glance");
+    }
+    if (targetObject !== undefined) await this.#writeTargetStatus(targetObject, view);
+
     log.debug({ action: decision.action.kind, rendered: decision.renderedStoreIds }, "reconciled");
-    return Outcome.recheckAfter(nextCheckInMs(decision, now, this.#options.recheckPeriodMs));
+    // While Glance does not serve what was written, look again soon: a restart or rollout is usually under way.
+    const recheck = nextCheckInMs(decision, now, this.#options.recheckPeriodMs);
+    return Outcome.recheckAfter(glance !== undefined && !uncovered.serving ? Math.min(recheck, GLANCE_RECHECK_MS) : recheck);
+  }
+
+  /** The rollout state of the workloads opted in to this target; undefined when the operator does not roll workloads. */
+  #rollouts(namespace: string, target: string, hash: string | undefined): WorkloadRollout[] | undefined {
+    const { caches } = this.#options;
+    if (caches.deployments === undefined && caches.statefulSets === undefined) return undefined;
+    const rollouts: WorkloadRollout[] = [];
+    for (const object of caches.deployments?.list(namespace) ?? []) {
+      if (object.metadata?.annotations?.[WORKLOAD_TARGET_ANNOTATION] === target) rollouts.push(workloadRollout("Deployment", object, hash));
+    }
+    for (const object of caches.statefulSets?.list(namespace) ?? []) {
+      if (object.metadata?.annotations?.[WORKLOAD_TARGET_ANNOTATION] === target) rollouts.push(workloadRollout("StatefulSet", object, hash));
+    }
+    return rollouts.sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.kind < b.kind ? -1 : 1));
+  }
+
+  /** Writes the GlanceStoreTarget's status when it changes. */
+  async #writeTargetStatus(object: TargetObject, input: TargetStatusInput): Promise<void> {
+    const view = targetStatusView(input);
+    const now = new Date(this.#options.clock.now());
+    const last = this.#writtenTargets.get(object.uid);
+    const lastStatus = last !== undefined && last.generation === object.generation ? last.status : undefined;
+    const currentConditions = ((lastStatus?.["conditions"] as Condition[] | undefined) ?? object.status?.conditions) as Condition[] | undefined;
+    const conditions = mergeConditions(currentConditions, view.conditions, { now, observedGeneration: object.generation });
+    const status: Record<string, unknown> = {
+      observedGeneration: object.generation ?? null,
+      summary: view.summary,
+      enabledBackends: view.enabledBackends,
+      storeIds: view.storeIds,
+      defaultStore: view.defaultStore ?? null,
+      config: view.config,
+      configHash: view.configHash ?? null,
+      uncoveredImageVolumes: view.uncoveredImageVolumes ?? null,
+      uncoveredImageVolumeCount: view.uncoveredImageVolumeCount ?? null,
+      imageVolumesCheckedAt: view.imageVolumesCheckedAt ?? null,
+      // Kept from the last answer while Glance cannot be asked: what it served then is still the best knowledge.
+      glance: view.glance === undefined ? (input.glance === undefined ? null : (object.status?.glance ?? null)) : withoutUndefined(view.glance),
+      rollout: view.rollout ?? null,
+      conditions,
+    };
+    const current = lastStatus ?? withoutNulls((object.status ?? {}) as Record<string, unknown>);
+    if (isDeepStrictEqual(withoutNulls(jsonCopy(status)), withoutNulls(jsonCopy(current)))) return;
+    try {
+      await this.#options.writer.patchTargetStatus(object.namespace, object.name, status);
+    } catch (error) {
+      if (apiStatusOf(error) === 404) return;
+      throw error;
+    }
+    this.#writtenTargets.set(object.uid, { generation: object.generation, status: withoutNulls(jsonCopy(status)) });
   }
 
   async #rollOut(namespace: string, target: string, config: RenderedConfig, secret: V1Secret): Promise<void> {
@@ -224,7 +339,7 @@ export class TargetReconciler {
   }
 
   /** Writes the store's status when it changes; returns its conditions as the status has them now (times kept unless a status flips). */
-  async #writeStatus(object: StoreObject, decision: StoreDecision): Promise<Condition[]> {
+  async #writeStatus(object: StoreObject, decision: StoreDecision, glance: { served: boolean; volumeType: string | undefined } | undefined): Promise<Condition[]> {
     const now = new Date(this.#options.clock.now());
     const last = this.#written.get(object.uid);
     const lastStatus = last !== undefined && last.generation === object.generation ? last.status : undefined;
@@ -242,6 +357,7 @@ export class TargetReconciler {
       renderedVolumeTypes: decision.volumeTypes.length === 0 ? null : decision.volumeTypes.map((type) => ({ name: type.name, ...(type.id === undefined ? {} : { id: type.id }) })),
       projectId: decision.projectId ?? null,
       credentialsRefusal: this.#refusalRecord(object, decision) ?? null,
+      glance: glance === undefined ? (object.status?.glance ?? null) : { serving: glance.served, ...(glance.volumeType === undefined ? {} : { volumeType: glance.volumeType }) },
       conditions,
     };
     const current = lastStatus ?? normalizeStatus(object.status);
@@ -416,6 +532,15 @@ export function sameObject(current: V1ConfigMap | V1Secret, desired: V1ConfigMap
 
 function normalizeStatus(status: GlanceStoreStatus | undefined): Record<string, unknown> {
   return withoutNulls((status ?? {}) as Record<string, unknown>);
+}
+
+/** What a value looks like once it went through JSON (undefined fields gone), as the cache will hold it. */
+function jsonCopy(value: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return jsonCopy(value as Record<string, unknown>) as T;
 }
 
 function withoutNulls(value: Record<string, unknown>): Record<string, unknown> {

@@ -1,4 +1,4 @@
-import type { V1ConfigMap, V1Deployment, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 import { CONFIG_HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, TARGET_LABEL, targetKey, WORKLOAD_TARGET_ANNOTATION } from "./naming.js";
 import { credentialsSecretNameOf, targetOf, type GlanceStoreObject } from "./observe.js";
@@ -46,6 +46,21 @@ export function targetsOfConfigMap(configMap: V1ConfigMap): string[] {
   return target === undefined ? [] : [targetKey(configMap.metadata?.namespace ?? "", target)];
 }
 
+/** What a GlanceStoreTarget's RolloutComplete condition reads of a workload: its replicas' progress, not their every heartbeat. */
+function rolloutProgress(object: V1Deployment | V1StatefulSet): unknown[] {
+  const status = object.status as Record<string, unknown> | undefined;
+  // The scale alone is not read: the replicas it adds or removes show in the status, which is.
+  return [
+    status?.["observedGeneration"],
+    status?.["replicas"],
+    status?.["updatedReplicas"],
+    status?.["availableReplicas"],
+    status?.["readyReplicas"],
+    status?.["currentRevision"],
+    status?.["updateRevision"],
+  ];
+}
+
 export function targetsOfWorkload(old: V1Deployment | V1StatefulSet | undefined, object: V1Deployment | V1StatefulSet): string[] {
   const namespace = object.metadata?.namespace ?? "";
   const target = object.metadata?.annotations?.[WORKLOAD_TARGET_ANNOTATION];
@@ -53,8 +68,15 @@ export function targetsOfWorkload(old: V1Deployment | V1StatefulSet | undefined,
   if (old !== undefined) {
     const same =
       target === oldTarget &&
-      old.spec?.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] === object.spec?.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
+      old.spec?.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] === object.spec?.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] &&
+      isDeepStrictEqual(rolloutProgress(old), rolloutProgress(object));
     if (same) return [];
   }
   return [...new Set([target, oldTarget].filter((t): t is string => t !== undefined))].map((t) => targetKey(namespace, t));
+}
+
+/** A GlanceStoreTarget concerns the target of its name; its status (written by the operator) does not. */
+export function targetsOfTargetObject(old: KubernetesObject | undefined, object: KubernetesObject): string[] {
+  if (old !== undefined && old.metadata?.generation === object.metadata?.generation && Boolean(old.metadata?.deletionTimestamp) === Boolean(object.metadata?.deletionTimestamp)) return [];
+  return [targetKey(object.metadata?.namespace ?? "", object.metadata?.name ?? "")];
 }

@@ -135,7 +135,20 @@ function endpointRegion(endpoint: CatalogEndpoint): string | undefined {
  * matching types have endpoints, the exact requested type wins, else the
  * first in os-service-types order. The first endpoint of the winner is it.
  */
-export function findEndpoint(catalog: Catalog, query: EndpointQuery): EndpointLookup {
+/** How a miss is worded: which service was looked for and what to change. */
+export interface MissWording {
+  /** e.g. "Cinder". */
+  readonly service: string;
+  /** The sentence that says what to fix. */
+  readonly fix: string;
+}
+
+const CINDER_MISS: MissWording = {
+  service: "Cinder",
+  fix: "Fix catalogInfo (cinder_catalog_info) or regionName (cinder_os_region_name), or set an endpoint template",
+};
+
+export function findEndpoint(catalog: Catalog, query: EndpointQuery, wording: MissWording = CINDER_MISS): EndpointLookup {
   const { serviceType, serviceName, interface: wantedInterface } = query.catalogInfo;
   const region = query.region === "" ? undefined : query.region;
   const byType = new Map<string, FoundEndpoint[]>();
@@ -166,11 +179,11 @@ export function findEndpoint(catalog: Catalog, query: EndpointQuery): EndpointLo
           .find((endpoints) => endpoints !== undefined && endpoints.length > 0);
   const first = chosen?.[0];
   if (first !== undefined) return { ok: true, endpoint: { ...first, url: first.url.replace(/\/+$/, "") } };
-  return { ok: false, message: describeMiss(catalog, query) };
+  return { ok: false, message: describeMiss(catalog, query, wording) };
 }
 
 /** What was asked and what the catalog offers, in one sentence a person can act on. */
-export function describeMiss(catalog: Catalog, query: EndpointQuery): string {
+export function describeMiss(catalog: Catalog, query: EndpointQuery, wording: MissWording = CINDER_MISS): string {
   const { serviceType, serviceName, interface: wantedInterface } = query.catalogInfo;
   const types = acceptedServiceTypes(serviceType);
   const asked = [
@@ -192,7 +205,7 @@ export function describeMiss(catalog: Catalog, query: EndpointQuery): string {
       })
       .join("; ")}`;
   }
-  return `no Cinder endpoint in the Keystone catalog matches ${asked}: ${offers}. Fix catalogInfo (cinder_catalog_info) or regionName (cinder_os_region_name), or set an endpoint template`;
+  return `no ${wording.service} endpoint in the Keystone catalog matches ${asked}: ${offers}. ${wording.fix}`;
 }
 
 export interface CinderEndpointQuery {

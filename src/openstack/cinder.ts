@@ -72,6 +72,9 @@ export interface CinderApiOptions {
   readonly onUnauthorized?: () => void;
 }
 
+/** What Cinder says when it has no default type ("Default volume type can not be found."). */
+const NO_DEFAULT_TYPE = /default volume type/i;
+
 /** Cinder's error body: `{"itemNotFound": {"message", "code"}}` and the like. */
 export function cinderErrorMessage(text: string): string | undefined {
   try {
@@ -116,10 +119,17 @@ export class CinderApi {
     return this.#listTypes("is_public=None");
   }
 
-  /** Cinder's default type for this project, or undefined when Cinder has none (404). */
+  /**
+   * Cinder's default type for this project, or undefined when Cinder has
+   * none (a 404 whose message says so). Any other 404 is the endpoint's: a
+   * path that is not Cinder's v3 API answers 404 too.
+   */
   async defaultType(): Promise<CinderVolumeType | undefined> {
     const response = await this.#get("/types/default", [200, 404]);
-    if (response.status === 404) return undefined;
+    if (response.status === 404) {
+      if (NO_DEFAULT_TYPE.test(cinderErrorMessage(response.text) ?? "")) return undefined;
+      throw this.#failure(response, `${this.#options.endpoint}/types/default`);
+    }
     return this.#parse(response, VolumeTypeShowSchema, "/types/default").volume_type;
   }
 

@@ -3,16 +3,17 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js";
 import { normalizeRetries } from "./backoff.js";
-import { selectCinderEndpoint } from "./catalog.js";
+import { selectCinderEndpoint, type EndpointInterface } from "./catalog.js";
 import { CinderApi, toVolumeTypeInfo, type CinderVolume, type TokenProvider, type VolumeTypeInfo } from "./cinder.js";
 import { AuthRefusals, DEFAULT_AUTH_REFUSAL_HOLD_MS, type AuthRefusal } from "./auth-refusals.js";
-import { AuthFailedError, EndpointNotFoundError, isOpenStackError, UnexpectedError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
+import { AuthFailedError, EndpointNotFoundError, isOpenStackError, UnexpectedError, VolumeTypeNotFoundError, type OpenStackError, type OpenStackErrorReason } from "./errors.js";
+import { GlanceApi, glanceRootUrl, selectGlanceEndpoint, type GlanceStore } from "./glance.js";
 import { HttpTransport, type HttpTransportOptions, type TlsSettings } from "./http.js";
 import { authenticate, authSecrets, describeIdentity, type KeystoneToken } from "./keystone.js";
 import { safeUrl, summarizeCause } from "./redact.js";
 import { DEFAULT_TOKEN_MARGIN_MS, TokenCache } from "./token-cache.js";
 import { isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "./volume-types.js";
-import { imageVolumesOfTypes, type ImageVolume, type VolumeTypeRef } from "./volumes.js";
+import { imageVolumesByType, imageVolumesOfTypes, type ImageVolume, type ImageVolumeTypeCount, type VolumeTypeRef } from "./volumes.js";
 import { groupBy } from "../util/group-by.js";
 
 /** Where and how one store reaches Cinder: its credentials and its glance_store cinder options. */
@@ -64,6 +65,49 @@ export type ImageVolumeCountResult =
   | { readonly ok: true; readonly count: number; readonly volumes: readonly ImageVolume[]; readonly endpoint: string }
   | { readonly ok: false; readonly error: OpenStackError };
 
+/** Which glance-api to ask, with whose credentials: `url`, or the catalog of the credentials' token. */
+export interface GlanceStoresRequest {
+  readonly credentials: ResolvedCredentials;
+  /** Glance's API root (e.g. https://glance:9292 or https://cloud/image); when set (not empty), the catalog is not used. */
+  readonly url?: string | undefined;
+  /** The catalog's `image` endpoint of this interface; default public. */
+  readonly interface?: EndpointInterface | undefined;
+  /** The catalog's region; unset: the first `image` endpoint of the interface. */
+  readonly regionName?: string | undefined;
+  /** Skip certificate verification, for Keystone and Glance; default false. */
+  readonly apiInsecure?: boolean | undefined;
+  /** Transport retries; default 3. */
+  readonly httpRetries?: number | undefined;
+}
+
+export type GlanceStoresResult =
+  | {
+      readonly ok: true;
+      /** The Glance API root that answered. */
+      readonly url: string;
+      /** True: the stores come from /v2/info/stores/detail and carry `type` (and `volumeType`); false: Glance's policy forbade it, types are unknown. */
+      readonly detail: boolean;
+      readonly stores: readonly GlanceStore[];
+    }
+  | { readonly ok: false; readonly error: OpenStackError };
+
+export interface ImageVolumesByTypeRequest extends CinderTarget {
+  readonly key: string;
+}
+
+export type ImageVolumesByTypeResult =
+  | {
+      readonly ok: true;
+      readonly projectId: string;
+      /** The project's `image-<uuid>` volumes per volume type name, sorted by name; a volume without a type last, as `undefined`. */
+      readonly byType: readonly ImageVolumeTypeCount[];
+    }
+  | { readonly ok: false; readonly error: OpenStackError };
+
+export type DefaultVolumeTypeResult =
+  | { readonly ok: true; readonly volumeType: { readonly id: string; readonly name: string }; readonly projectId: string }
+  | { readonly ok: false; readonly error: OpenStackError };
+
 export type OpenStackEventKind =
   /** A token request to Keystone (not a cache hit). */
   | "auth"
@@ -79,6 +123,10 @@ export type OpenStackEventKind =
   | "default-type"
   /** A whole volume listing (all its pages). */
   | "volumes"
+  /** Glance's `GET /v2/info/stores/detail` (a 403 there, Glance's default policy for non-admins, is outcome AuthFailed and followed by `glance-stores`). */
+  | "glance-stores-detail"
+  /** Glance's `GET /v2/info/stores`. */
+  | "glance-stores"
   /** Cinder refused a token (401); the call is retried once with a new one. */
   | "unauthorized";
 
@@ -119,6 +167,12 @@ export interface StoreChecker {
   countImageVolumes(requests: readonly ImageVolumeCountRequest[], options?: RoundOptions): Promise<Map<string, ImageVolumeCountResult>>;
   listVolumes(target: CinderTarget, options?: RoundOptions): Promise<CinderVolume[]>;
   verifyCredentials(target: CinderTarget, options?: RoundOptions): Promise<{ projectId: string; userId: string }>;
+  /** What a glance-api serves: its stores, with types when its policy lets these credentials see them. */
+  glanceStores(request: GlanceStoresRequest, options?: RoundOptions): Promise<GlanceStoresResult>;
+  /** Each target's `image-<uuid>` volumes counted per volume type, one listing per (credential set, endpoint). */
+  imageVolumesByType(requests: readonly ImageVolumesByTypeRequest[], options?: RoundOptions): Promise<Map<string, ImageVolumesByTypeResult>>;
+  /** Cinder's default volume type as the project of the target's credentials sees it. */
+  defaultVolumeType(target: CinderTarget, options?: RoundOptions): Promise<DefaultVolumeTypeResult>;
   /**
    * Refusals recorded elsewhere (a status written by another replica or an
    * earlier run): the credential set is held until `retryAtMs` as if this
@@ -127,6 +181,9 @@ export interface StoreChecker {
   rememberRefusal(credentials: ResolvedCredentials, refusal: { readonly refusedAtMs: number; readonly retryAtMs: number }): void;
   close(): Promise<void>;
 }
+
+/** What decides a token and its TLS: the credentials, the verification flag and the retries. */
+type AuthTarget = Pick<CinderTarget, "credentials" | "apiInsecure" | "httpRetries">;
 
 interface AuthGroup {
   readonly key: string;
@@ -239,15 +296,59 @@ export class OpenStackClient implements StoreChecker {
   async countImageVolumes(requests: readonly ImageVolumeCountRequest[], options: RoundOptions = {}): Promise<Map<string, ImageVolumeCountResult>> {
     assertUniqueKeys(requests);
     const results = new Map<string, ImageVolumeCountResult>();
-    const failed = (request: ImageVolumeCountRequest, error: OpenStackError): void => {
-      results.set(request.key, { ok: false, error });
-    };
-    await this.#perCredentialSet(requests, options.signal, failed, async (group, session, members) => {
-      const byEndpoint = new Map<string, ImageVolumeCountRequest[]>();
+    await this.#perVolumeListing(requests, options.signal, {
+      failed: (request, error) => results.set(request.key, { ok: false, error }),
+      listed: (request, volumes, endpoint) => {
+        const images = imageVolumesOfTypes(volumes, request.volumeTypes);
+        results.set(request.key, { ok: true, count: images.length, volumes: images, endpoint });
+      },
+    });
+    return orderedLike(requests, results);
+  }
+
+  /**
+   * Counts each target's image volumes (`image-<uuid>`, any status) in its
+   * credential set's project per volume type: what legacy images sit on
+   * types no store covers. One volume listing per (credential set,
+   * endpoint), shared by the requests that use them.
+   */
+  async imageVolumesByType(requests: readonly ImageVolumesByTypeRequest[], options: RoundOptions = {}): Promise<Map<string, ImageVolumesByTypeResult>> {
+    assertUniqueKeys(requests);
+    const results = new Map<string, ImageVolumesByTypeResult>();
+    const counted = new WeakMap<CinderVolume[], readonly ImageVolumeTypeCount[]>();
+    await this.#perVolumeListing(requests, options.signal, {
+      failed: (request, error) => results.set(request.key, { ok: false, error }),
+      listed: (request, volumes, _endpoint, session) => {
+        let byType = counted.get(volumes);
+        if (byType === undefined) {
+          byType = imageVolumesByType(volumes);
+          counted.set(volumes, byType);
+        }
+        results.set(request.key, { ok: true, projectId: session.token.projectId, byType });
+      },
+    });
+    return orderedLike(requests, results);
+  }
+
+  /**
+   * Runs one volume listing per (credential set, endpoint) of `requests`
+   * and hands it to each request that uses them; a request whose
+   * credentials, endpoint or listing failed gets `failed` instead.
+   */
+  async #perVolumeListing<R extends CinderTarget & { readonly key: string }>(
+    requests: readonly R[],
+    signal: AbortSignal | undefined,
+    handlers: {
+      readonly failed: (request: R, error: OpenStackError) => void;
+      readonly listed: (request: R, volumes: CinderVolume[], endpoint: string, session: Session) => void;
+    },
+  ): Promise<void> {
+    await this.#perCredentialSet(requests, signal, handlers.failed, async (group, session, members) => {
+      const byEndpoint = new Map<string, R[]>();
       for (const request of members) {
         const endpoint = endpointFor(session.token, request);
         if (!endpoint.ok) {
-          results.set(request.key, { ok: false, error: new EndpointNotFoundError(endpoint.message, { service: "keystone" }) });
+          handlers.failed(request, new EndpointNotFoundError(endpoint.message, { service: "keystone" }));
           continue;
         }
         byEndpoint.set(endpoint.value, [...(byEndpoint.get(endpoint.value) ?? []), request]);
@@ -255,20 +356,102 @@ export class OpenStackClient implements StoreChecker {
       await Promise.all(
         [...byEndpoint.entries()].map(async ([endpoint, endpointMembers]) => {
           const retries = Math.max(...endpointMembers.map((request) => normalizeRetries(request.httpRetries)));
+          let volumes: CinderVolume[];
           try {
-            const volumes = await this.#allVolumes(this.#cinder(session, endpoint, retries, options.signal));
-            for (const request of endpointMembers) {
-              const images = imageVolumesOfTypes(volumes, request.volumeTypes);
-              results.set(request.key, { ok: true, count: images.length, volumes: images, endpoint });
-            }
+            volumes = await this.#allVolumes(this.#cinder(session, endpoint, retries, signal));
           } catch (error) {
             const failure = this.#asOpenStackError(error, group);
-            for (const request of endpointMembers) results.set(request.key, { ok: false, error: failure });
+            for (const request of endpointMembers) handlers.failed(request, failure);
+            return;
           }
+          for (const request of endpointMembers) handlers.listed(request, volumes, endpoint, session);
         }),
       );
     });
-    return orderedLike(requests, results);
+  }
+
+  /** Cinder's default type for the target's project (`GET /types/default`, which honours per-project defaults). */
+  async defaultVolumeType(target: CinderTarget, options: RoundOptions = {}): Promise<DefaultVolumeTypeResult> {
+    const group = this.#authGroup(target, [target]);
+    try {
+      const session = await this.#session(group, options.signal);
+      const endpoint = endpointFor(session.token, target);
+      if (!endpoint.ok) return { ok: false, error: new EndpointNotFoundError(endpoint.message, { service: "keystone" }) };
+      const cinder = this.#cinder(session, endpoint.value, group.retries, options.signal);
+      const found = await this.#timed("default-type", () => cinder.defaultType());
+      if (found === undefined) {
+        const project = session.token.projectName === undefined ? `project ${session.token.projectId}` : `project "${session.token.projectName}" (${session.token.projectId})`;
+        return {
+          ok: false,
+          error: new VolumeTypeNotFoundError(
+            `Cinder at ${endpoint.value} has no default volume type for ${project} (GET /types/default answered 404). Configure default_volume_type in Cinder, or a default for the project (API 3.62: cinder --os-volume-api-version 3.62 default-type-set <type> ${session.token.projectId})`,
+            { service: "cinder", url: safeUrl(`${endpoint.value}/types/default`), method: "GET", status: 404 },
+          ),
+        };
+      }
+      return { ok: true, volumeType: { id: found.id, name: found.name }, projectId: session.token.projectId };
+    } catch (error) {
+      return { ok: false, error: this.#asOpenStackError(error, group) };
+    }
+  }
+
+  /**
+   * Asks a glance-api what it serves: `GET /v2/info/stores/detail`, and when
+   * Glance's policy forbids that (403; its default is admin only), `GET
+   * /v2/info/stores` with `detail: false`. Glance is found at `url`, or as
+   * the `image` endpoint of the token's catalog. Never throws for an
+   * OpenStack problem.
+   */
+  async glanceStores(request: GlanceStoresRequest, options: RoundOptions = {}): Promise<GlanceStoresResult> {
+    // An empty url means none, as an empty endpoint template does.
+    const given = request.url === undefined || request.url === "" ? undefined : glanceRootUrl(request.url);
+    // A URL that cannot be right is refused before a password goes to Keystone.
+    if (given !== undefined && !given.ok) return { ok: false, error: new EndpointNotFoundError(given.message, { service: "glance" }) };
+    const group = this.#authGroup(request, [request]);
+    try {
+      const session = await this.#session(group, options.signal);
+      let root: string;
+      if (given !== undefined) {
+        root = given.value;
+      } else {
+        const started = performance.now();
+        const found = selectGlanceEndpoint({ catalog: session.token.catalog, interface: request.interface, regionName: request.regionName });
+        this.#emit({ kind: "catalog", outcome: found.ok ? "ok" : "EndpointNotFound", durationMs: performance.now() - started });
+        if (!found.ok) return { ok: false, error: new EndpointNotFoundError(found.message, { service: "keystone" }) };
+        root = found.value;
+      }
+      const glance = new GlanceApi({
+        transport: this.#transport,
+        root,
+        tls: group.tls,
+        retries: group.retries,
+        tokens: session.tokens,
+        signal: options.signal,
+        onUnauthorized: () => {
+          this.#emit({ kind: "unauthorized", outcome: "AuthFailed", durationMs: 0 });
+          this.#logger?.info({ credentials: group.logId, glance: root }, "Glance refused the cached token; authenticating again");
+        },
+      });
+      const started = performance.now();
+      let detailed: GlanceStore[] | undefined;
+      try {
+        detailed = await glance.storesDetail();
+      } catch (error) {
+        this.#emit({ kind: "glance-stores-detail", outcome: isOpenStackError(error) ? error.reason : "Unexpected", durationMs: performance.now() - started });
+        throw error;
+      }
+      // A 403 is Glance's policy saying no: counted as AuthFailed, and answered from the plain list.
+      this.#emit({ kind: "glance-stores-detail", outcome: detailed === undefined ? "AuthFailed" : "ok", durationMs: performance.now() - started });
+      if (detailed !== undefined) {
+        this.#logger?.debug({ credentials: group.logId, glance: root, stores: detailed.length }, "read Glance's stores with details");
+        return { ok: true, url: root, detail: true, stores: detailed };
+      }
+      this.#logger?.debug({ credentials: group.logId, glance: root }, "Glance's policy forbids the store details to these credentials; reading the plain list");
+      const stores = await this.#timed("glance-stores", () => glance.stores());
+      return { ok: true, url: root, detail: false, stores };
+    } catch (error) {
+      return { ok: false, error: this.#asOpenStackError(error, group) };
+    }
   }
 
   /** Every volume of the target's project, with its type; follows the pages. Throws OpenStackError. */
@@ -325,7 +508,7 @@ export class OpenStackClient implements StoreChecker {
     });
   }
 
-  #authGroup(first: CinderTarget, members: readonly CinderTarget[]): AuthGroup {
+  #authGroup(first: AuthTarget, members: readonly AuthTarget[]): AuthGroup {
     const key = authGroupKey(first);
     return {
       key,
@@ -508,7 +691,7 @@ function endpointFor(token: KeystoneToken, target: CinderTarget): ReturnType<typ
  * reached with the same TLS verification: a store that verifies Keystone's
  * certificate must not ride on a token fetched without verification.
  */
-function authGroupKey(target: CinderTarget): string {
+function authGroupKey(target: AuthTarget): string {
   return `${credentialsKey(target.credentials)}${target.apiInsecure ? "+insecure" : ""}`;
 }
 

@@ -23,7 +23,7 @@ export const OPENSTACK_ERROR_REASONS = [
 
 export type OpenStackErrorReason = (typeof OPENSTACK_ERROR_REASONS)[number];
 
-export type OpenStackService = "keystone" | "cinder";
+export type OpenStackService = "keystone" | "cinder" | "glance";
 
 /** What is kept of a low-level error: enough to diagnose, nothing that could hold a secret. */
 export interface CauseSummary {

@@ -109,7 +109,7 @@ const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"
 const UNSENT_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "EHOSTDOWN", "ENETUNREACH", "ENETDOWN", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
 const TLS_CODE = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|ERR_TLS_|ERR_SSL_|ERR_OSSL_|HOSTNAME_MISMATCH|INVALID_CA|INVALID_PURPOSE)/;
 
-const SERVICE_LABEL: Record<OpenStackService, string> = { keystone: "Keystone", cinder: "Cinder" };
+const SERVICE_LABEL: Record<OpenStackService, string> = { keystone: "Keystone", cinder: "Cinder", glance: "Glance" };
 
 export type TransportFailure = "connection" | "timeout" | "tls" | "other";
 

@@ -1,13 +1,19 @@
 /**
- * The operator's OpenStack client (Keystone v3 and Cinder v3 over undici).
+ * The operator's OpenStack client (Keystone v3, Cinder v3 and Glance's
+ * store discovery over undici).
  * The controller needs `OpenStackClient` (or the `StoreChecker` interface it
  * implements), the request and result types, and the error classes.
  */
 export {
   OpenStackClient,
   type CinderTarget,
+  type DefaultVolumeTypeResult,
+  type GlanceStoresRequest,
+  type GlanceStoresResult,
   type ImageVolumeCountRequest,
   type ImageVolumeCountResult,
+  type ImageVolumesByTypeRequest,
+  type ImageVolumesByTypeResult,
   type OpenStackClientOptions,
   type OpenStackEvent,
   type OpenStackEventKind,
@@ -39,4 +45,6 @@ export { DEFAULT_HTTP_RETRIES } from "./backoff.js";
 export { AuthRefusals, DEFAULT_AUTH_REFUSAL_HOLD_MS, type AuthRefusal } from "./auth-refusals.js";
 export { createDefaultDispatcher, type DispatcherFactory, type DispatcherRequest, type TlsSettings } from "./http.js";
 export type { CinderVolume, VolumeTypeInfo } from "./cinder.js";
-export { imageVolumesOfType, imageVolumesOfTypes, isImageVolumeName, type ImageVolume, type VolumeTypeRef } from "./volumes.js";
+export { imageVolumesByType, imageVolumesOfType, imageVolumesOfTypes, isImageVolumeName, type ImageVolume, type ImageVolumeTypeCount, type VolumeTypeRef } from "./volumes.js";
+export { glanceRootUrl, selectGlanceEndpoint, type GlanceStore } from "./glance.js";
+export type { EndpointInterface } from "./catalog.js";

@@ -47,3 +47,34 @@ export function imageVolumesOfTypes(volumes: readonly CinderVolume[], types: rea
   }
   return result;
 }
+
+/** How many image volumes one volume type holds. */
+export interface ImageVolumeTypeCount {
+  /** The type's name as Cinder lists it on the volume; undefined for a volume without a type. */
+  readonly volumeType: string | undefined;
+  /** The type's id, when Cinder returns `volume_type_id` (microversion >= 3.63) and the volumes of the name agree on it. */
+  readonly volumeTypeId?: string;
+  readonly count: number;
+}
+
+/**
+ * The image volumes (`image-<uuid>`, any status) of a listing per volume
+ * type name, sorted by name in code-unit order, volumes without a type last.
+ */
+export function imageVolumesByType(volumes: readonly CinderVolume[]): ImageVolumeTypeCount[] {
+  const groups = new Map<string | undefined, { count: number; ids: Set<string | undefined> }>();
+  for (const volume of volumes) {
+    if (!isImageVolumeName(volume.name)) continue;
+    const name = volume.volume_type ?? undefined;
+    const group = groups.get(name) ?? { count: 0, ids: new Set<string | undefined>() };
+    group.count++;
+    group.ids.add(volume.volume_type_id ?? undefined);
+    groups.set(name, group);
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => (a === b ? 0 : a === undefined ? 1 : b === undefined ? -1 : a < b ? -1 : 1))
+    .map(([volumeType, { count, ids }]) => {
+      const [only] = ids;
+      return { volumeType, ...(ids.size === 1 && only !== undefined ? { volumeTypeId: only } : {}), count };
+    });
+}

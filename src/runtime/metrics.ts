@@ -56,6 +56,7 @@ export interface OperatorMetricsOptions {
 // Labels fed by other modules must look like identifiers: this keeps
 // messages, URLs and anything secret-shaped out of the exposition.
 const LABEL_VALUE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
+const PRINTABLE_LABEL_VALUE = /^[^\x00-\x1F\x7F]{1,128}$/;
 
 /**
  * Every metric of the operator, registered on the Registry passed in (never
@@ -81,6 +82,8 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
   readonly #degradedSince: Gauge<"target">;
   readonly #deletionBlockedSince: Gauge<"target">;
   readonly #credentialsRefused: Gauge<"target">;
+  readonly #uncoveredImageVolumes: Gauge<"target" | "volume_type">;
+  readonly #uncoveredTypesByTarget = new Map<string, Set<string>>();
   readonly #maxLabelValues: number;
   readonly #seenLabelValues = new Map<string, Set<string>>();
   readonly #storeStatesByTarget = new Map<string, Set<string>>();
@@ -185,6 +188,12 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
       labelNames: ["target"],
       registers,
     });
+    this.#uncoveredImageVolumes = new Gauge({
+      name: `${METRIC_PREFIX}uncovered_image_volumes`,
+      help: "Per target and volume type: image volumes (image-<uuid>) in the project Glance keeps images in whose volume type no cinder store of the target has. Glance maps a legacy cinder://<volume> location to the first store of the volume's type, so those images stay unmapped. volume_type is empty for volumes without one. Absent while every type is covered or the volumes could not be listed.",
+      labelNames: ["target", "volume_type"],
+      registers,
+    });
     this.#leader.set(0);
     this.#queueDepth.set(0);
     this.#queueInFlight.set(0);
@@ -256,9 +265,25 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
     }
   }
 
+  /** Sets the uncovered image volumes of a target, by type; types no longer uncovered leave the exposition. Undefined: not known, nothing is shown. */
+  setUncoveredImageVolumes(target: string, uncovered: readonly { readonly volumeType: string; readonly count: number }[] | undefined): void {
+    const targetLabel = this.#label("target", target);
+    const before = this.#uncoveredTypesByTarget.get(targetLabel) ?? new Set<string>();
+    const now = new Set<string>();
+    for (const { volumeType, count } of uncovered ?? []) {
+      // Cinder type names may hold spaces: any printable name is kept (the count of labels is capped all the same).
+      const typeLabel = volumeType === "" ? "" : this.#label("volume_type", volumeType, PRINTABLE_LABEL_VALUE);
+      now.add(typeLabel);
+      this.#uncoveredImageVolumes.set({ target: targetLabel, volume_type: typeLabel }, count);
+    }
+    for (const typeLabel of before) if (!now.has(typeLabel)) this.#uncoveredImageVolumes.remove({ target: targetLabel, volume_type: typeLabel });
+    this.#uncoveredTypesByTarget.set(targetLabel, now);
+  }
+
   /** Forgets a target that has no store any more. */
   removeTarget(target: string): void {
     const targetLabel = this.#label("target", target);
+    this.setUncoveredImageVolumes(target, undefined);
     for (const state of this.#storeStatesByTarget.get(targetLabel) ?? []) this.#stores.remove({ target: targetLabel, state });
     this.#storeStatesByTarget.delete(targetLabel);
     this.#degradedSince.remove({ target: targetLabel });
@@ -274,8 +299,8 @@ export class OperatorMetrics implements WorkQueueMetrics, InformerMetrics {
     this.#leader.set(isLeader ? 1 : 0);
   }
 
-  #label(name: string, value: string): string {
-    if (!LABEL_VALUE.test(value)) return "invalid";
+  #label(name: string, value: string, pattern: RegExp = LABEL_VALUE): string {
+    if (!pattern.test(value)) return "invalid";
     let seen = this.#seenLabelValues.get(name);
     if (seen === undefined) {
       seen = new Set();

@@ -371,9 +371,9 @@ interface AlertRule {
 const alertsOf = async (set: string[] = []): Promise<AlertRule[]> =>
   ((only(await render(["prometheusRule.enabled=true", ...set]), "PrometheusRule").spec as { groups: { rules: AlertRule[] }[] }).groups.flatMap((g) => g.rules));
 
-test("the PrometheusRule: the four alerts the issue asks for and two more, scoped to this installation's series, thresholds in seconds", async (t) => {
+test("the PrometheusRule: the four alerts the issue asks for and three more, scoped to this installation's series, thresholds in seconds", async (t) => {
   const alerts = await alertsOf();
-  t.deepEqual(alerts.map((a) => a.alert), ["GlanceStoreNotReady", "GlanceStoreKeptLastGood", "GlanceStoreDeletionBlocked", "GlanceStoreCredentialsRefused", "GlanceStoreOperatorNotLeading", "GlanceStoreReconcileErrors"]);
+  t.deepEqual(alerts.map((a) => a.alert), ["GlanceStoreNotReady", "GlanceStoreKeptLastGood", "GlanceStoreDeletionBlocked", "GlanceStoreCredentialsRefused", "GlanceStoreImageVolumesUncovered", "GlanceStoreOperatorNotLeading", "GlanceStoreReconcileErrors"]);
   for (const alert of alerts) {
     t.regex(alert.expr, /job="gso-glance-store-operator-metrics",namespace="gso-system"/, alert.alert);
     t.truthy(alert.labels["severity"], alert.alert);

@@ -25,7 +25,7 @@ function store(key: string, ready: DesiredCondition["reason"], overrides: Partia
   };
 }
 
-const decision = (...stores: StoreDecision[]): TargetDecision => ({ action: { kind: "keep", reason: "test" }, renderedStoreIds: [], otherStores: [], defaultStoreId: undefined, stores });
+const decision = (...stores: StoreDecision[]): TargetDecision => ({ action: { kind: "keep", reason: "test" }, renderedStoreIds: [], otherStores: [], defaultStoreId: undefined, session: undefined, stores });
 
 const readyCondition = (status: Condition["status"], since: string): Condition[] => [{ type: "Ready", status, reason: status === "True" ? "Ready" : "AuthFailed", message: "", lastTransitionTime: since }];
 

@@ -61,4 +61,8 @@ test("a workload that opts in queues its target; a replica change does not", (t)
   t.deepEqual(targetsOfWorkload(workload(opted, "h"), workload(opted, "h", 3)), []);
   t.deepEqual(targetsOfWorkload(workload(opted, "h"), workload(opted, "other")), ["openstack/glance-api"]);
   t.deepEqual(targetsOfWorkload(undefined, workload({})), []);
+  // Its rollout's progress does: a GlanceStoreTarget reports whether every replica runs the configuration.
+  const progressed = { ...workload(opted, "h"), status: { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 } };
+  t.deepEqual(targetsOfWorkload(workload(opted, "h"), progressed), ["openstack/glance-api"]);
+  t.deepEqual(targetsOfWorkload(progressed, { ...progressed, metadata: { ...progressed.metadata, resourceVersion: "9" } }), []);
 });

@@ -19,7 +19,7 @@ function decision(action: TargetDecision["action"], renderedStoreIds: readonly s
     action,
     renderedStoreIds,
     otherStores: [],
-    defaultStoreId: undefined,
+    defaultStoreId: undefined, session: undefined,
     stores: stores.map((s, i) => ({
       key: `openstack/s${i}`,
       rendered: false,

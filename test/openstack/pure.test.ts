@@ -20,14 +20,15 @@ import {
   type Catalog,
 } from "../../src/openstack/catalog.js";
 import type { CinderVolume, VolumeTypeInfo } from "../../src/openstack/cinder.js";
-import { cinderErrorMessage, toVolumeTypeInfo } from "../../src/openstack/cinder.js";
+import { CinderApi, cinderErrorMessage, toVolumeTypeInfo } from "../../src/openstack/cinder.js";
 import { AuthFailedError, OPENSTACK_ERROR_REASONS, TimeoutError, UnreachableError, type OpenStackErrorReason } from "../../src/openstack/errors.js";
 import { classifyTransportError, HttpTransport, type TransportFailure } from "../../src/openstack/http.js";
 import { buildAuthRequest, describeIdentity, keystoneErrorMessage, tokensUrl, type KeystoneToken } from "../../src/openstack/keystone.js";
 import { redactSecrets, safeUrl, summarizeCause } from "../../src/openstack/redact.js";
 import { TokenCache } from "../../src/openstack/token-cache.js";
 import { findType, isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "../../src/openstack/volume-types.js";
-import { imageIdOfVolume, imageVolumesOfType, isImageVolumeName } from "../../src/openstack/volumes.js";
+import { glanceErrorMessage, glanceRootUrl, selectGlanceEndpoint, toGlanceStore } from "../../src/openstack/glance.js";
+import { imageIdOfVolume, imageVolumesByType, imageVolumesOfType, isImageVolumeName } from "../../src/openstack/volumes.js";
 import { findSecrets } from "./support.js";
 
 // ---------------------------------------------------------------- catalog_info
@@ -452,6 +453,103 @@ test("image volumes: image-<uuid> names of the store's type only", (t) => {
   t.is(imageIdOfVolume("data"), undefined);
 });
 
+test("image volumes by type: image-<uuid> names of any status, per type name, sorted, no type last", (t) => {
+  const image = (n: number) => `image-0b6e4a57-4ab3-4e43-9d3c-${String(n).padStart(12, "0")}`;
+  const volumes: CinderVolume[] = [
+    { id: "v1", name: image(1), status: "creating", volume_type: "slow" },
+    { id: "v2", name: image(2), status: "available", volume_type: "Fast" },
+    { id: "v3", name: image(3), status: "error", volume_type: "fast", volume_type_id: "fast-id" },
+    { id: "v4", name: image(4), status: "in-use", volume_type: "fast", volume_type_id: "fast-id" },
+    { id: "v5", name: image(5), status: "available", volume_type: null },
+    { id: "v6", name: image(6), status: "available" },
+    { id: "v7", name: "data-disk", status: "available", volume_type: "fast" },
+    { id: "v8", name: null, status: "available", volume_type: "other" },
+    { id: "v9", name: image(9), status: "available", volume_type: "slow", volume_type_id: "slow-id" },
+  ];
+  t.deepEqual(imageVolumesByType(volumes), [
+    { volumeType: "Fast", count: 1 },
+    { volumeType: "fast", volumeTypeId: "fast-id", count: 2 },
+    // One slow volume carries the id and one does not: no id is claimed.
+    { volumeType: "slow", count: 2 },
+    { volumeType: undefined, count: 2 },
+  ]);
+  t.deepEqual(imageVolumesByType([]), []);
+});
+
+// ---------------------------------------------------------------- Glance
+
+const glanceUrlRows: { url: string; expected: string | RegExp }[] = [
+  { url: "http://glance:9292", expected: "http://glance:9292" },
+  { url: "http://glance:9292/", expected: "http://glance:9292" },
+  { url: "https://cloud.example.com/image", expected: "https://cloud.example.com/image" },
+  { url: "https://cloud.example.com/image/", expected: "https://cloud.example.com/image" },
+  { url: "https://cloud.example.com/image/v2/", expected: "https://cloud.example.com/image" },
+  { url: "http://glance:9292/v2", expected: "http://glance:9292" },
+  { url: "http://glance:9292/v2x", expected: "http://glance:9292/v2x" },
+  { url: "glance:9292", expected: /glance: URL; Glance needs http or https/ },
+  { url: "not a url", expected: /is not a URL/ },
+  { url: "http://glance:9292/?x=1", expected: /carries a query/ },
+  { url: "http://user:secret-pw@glance:9292/", expected: /carries a query, fragment or user info/ },
+];
+
+for (const row of glanceUrlRows) {
+  test(`glanceRootUrl: ${row.url}`, (t) => {
+    const root = glanceRootUrl(row.url);
+    if (typeof row.expected === "string") {
+      t.deepEqual(root, { ok: true, value: row.expected });
+    } else {
+      t.false(root.ok);
+      if (!root.ok) {
+        t.regex(root.message, row.expected);
+        t.false(root.message.includes("secret-pw"));
+      }
+    }
+  });
+}
+
+test("selectGlanceEndpoint: the image service by interface (default public) and region; a miss says what there is", (t) => {
+  const catalog: Catalog = [
+    ...(catalogs["volumev3"] ?? []),
+    {
+      type: "image",
+      name: "glance",
+      id: "g",
+      endpoints: [
+        { interface: "public", region_id: "RegionOne", url: "http://glance-one:9292/" },
+        { interface: "internal", region_id: "RegionOne", url: "http://internal/image/" },
+        { interface: "public", region_id: "RegionTwo", url: "http://glance-two/image" },
+      ],
+    },
+  ];
+  t.deepEqual(selectGlanceEndpoint({ catalog }), { ok: true, value: "http://glance-one:9292" });
+  t.deepEqual(selectGlanceEndpoint({ catalog, interface: "internal" }), { ok: true, value: "http://internal/image" });
+  t.deepEqual(selectGlanceEndpoint({ catalog, regionName: "RegionTwo" }), { ok: true, value: "http://glance-two/image" });
+  const noAdmin = selectGlanceEndpoint({ catalog, interface: "admin" });
+  t.false(noAdmin.ok);
+  if (!noAdmin.ok) {
+    t.regex(noAdmin.message, /^no Glance endpoint in the Keystone catalog matches service type "image", service name any, interface admin, region any: the catalog offers image "glance" \[public@RegionOne, internal@RegionOne, public@RegionTwo\]/);
+    t.regex(noAdmin.message, /give Glance's URL$/);
+  }
+  const none = selectGlanceEndpoint({ catalog: catalogs["volumev3"] ?? [] });
+  t.false(none.ok);
+  if (!none.ok) t.regex(none.message, /has no such service; it has types identity, volumev3/);
+});
+
+test("Glance's store lists: default \"true\" is a boolean, a cinder store's volume_type is kept, other types have none", (t) => {
+  t.deepEqual(toGlanceStore({ id: "fast", default: "true", description: "Fast", type: "cinder", properties: { volume_type: "ssd", use_multipath: false } }), {
+    id: "fast",
+    default: true,
+    type: "cinder",
+    volumeType: "ssd",
+    description: "Fast",
+  });
+  t.deepEqual(toGlanceStore({ id: "slow" }), { id: "slow", default: false });
+  t.deepEqual(toGlanceStore({ id: "cinder-default-type", type: "cinder", properties: { volume_type: null } }), { id: "cinder-default-type", default: false, type: "cinder" });
+  t.deepEqual(toGlanceStore({ id: "local", type: "file", properties: { data_dir: "/var/lib/glance", volume_type: "not-a-cinder-store" } }), { id: "local", default: false, type: "file" });
+  t.is(glanceErrorMessage('{"message": "Multi backend is not supported at this site.", "code": "404 Not Found"}'), "Multi backend is not supported at this site.");
+  t.is(glanceErrorMessage("<html><body><h1>403 Forbidden</h1>Access was denied to this resource.</body></html>"), "403 Forbidden Access was denied to this resource.");
+});
+
 // ---------------------------------------------------------------- token cache
 
 function fakeToken(value: string, expiresAtMs: number, lifetimeMs: number): KeystoneToken {
@@ -544,6 +642,34 @@ async function scriptedServer(statuses: number[]): Promise<{ url: string; hits: 
     },
   };
 }
+
+test("CinderApi.defaultType: a 404 saying there is no default type is none; any other 404 is the endpoint's", async (t) => {
+  const ports = new PortAllocator();
+  const port = await ports.allocate();
+  const bodies: Record<string, string> = {
+    "/v3/none/types/default": JSON.stringify({ itemNotFound: { code: 404, message: "Default volume type can not be found." } }),
+    "/nope/p/types/default": JSON.stringify({ itemNotFound: { code: 404, message: "The resource could not be found." } }),
+  };
+  const server = createServer((request, response) => {
+    request.resume();
+    response.writeHead(404, { "content-type": "application/json" }).end(bodies[request.url ?? ""] ?? "");
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const transport = new HttpTransport();
+  const token = fakeToken("gAAAAAfake-token-value-for-the-test-only", Date.now() + 3_600_000, 3_600_000);
+  const cinder = (path: string) =>
+    new CinderApi({ transport, endpoint: `http://127.0.0.1:${port}${path}`, tls: { insecure: false }, retries: 0, tokens: { get: async () => token, invalidate: () => {}, secrets: () => [token.value] } });
+  try {
+    t.is(await cinder("/v3/none").defaultType(), undefined);
+    const wrong = await t.throwsAsync(cinder("/nope/p").defaultType());
+    t.is((wrong as { reason?: string }).reason, "EndpointNotFound");
+    t.regex(wrong.message, /answered 404 to GET \/nope\/p\/types\/default\. Cinder says: "The resource could not be found\."/);
+  } finally {
+    await transport.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    ports.releaseAll();
+  }
+});
 
 const retryRows: { name: string; statuses: number[]; retries: number; status: number; hits: number }[] = [
   { name: "503 then 200: retried, answered", statuses: [503, 200], retries: 3, status: 200, hits: 2 },
