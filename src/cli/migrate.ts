@@ -1,7 +1,7 @@
 import { chmod, readFile, rename, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { storeIdProblem } from "../api/store-id.js";
-import { checkCinder, checkCredentials, cinderFacts, type CinderCheckOutcome, type CinderFacts, type StoreToCheck } from "../migrate/cinder-check.js";
+import { checkCinder, checkCredentials, type CinderCheckOutcome, type CinderFacts, type StoreToCheck } from "../migrate/cinder-check.js";
 import { readGlanceConfig, type Finding, type SourceModel } from "../migrate/glance-conf.js";
 import { parseOsloIni } from "../migrate/ini.js";
 import { credentialOption, credentialSets, isDnsSubdomain, manifestsYaml, planMigration, type CredentialSet, type MigrateSettings } from "../migrate/plan.js";
@@ -134,7 +134,7 @@ export async function runMigrate(args: readonly string[], io: MigrateIo): Promis
   if (values["check-cinder"]) {
     const stores = await storesToCheck(model, sets.sets, read, extraFindings);
     if (!stores.ok) return fail(stores.errors);
-    const facts = (io.cinder ?? (() => cinderFacts(new OpenStackClient())))();
+    const facts = (io.cinder ?? (() => new OpenStackClient()))();
     let outcome: CinderCheckOutcome;
     try {
       outcome = await checkCinder(stores.stores, facts);

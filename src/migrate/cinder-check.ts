@@ -1,86 +1,29 @@
 import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js";
-import type { CinderTarget, OpenStackClient, RoundOptions, StoreCheckRequest, StoreCheckResult } from "../openstack/client.js";
-import type { OpenStackError } from "../openstack/errors.js";
-import { isImageVolumeName } from "../openstack/volumes.js";
-import type { CinderVolume } from "../openstack/cinder.js";
+import type {
+  CinderTarget,
+  DefaultVolumeTypeResult,
+  ImageVolumesByTypeRequest,
+  ImageVolumesByTypeResult,
+  RoundOptions,
+  StoreCheckRequest,
+  StoreCheckResult,
+} from "../openstack/client.js";
+import type { ImageVolumeTypeCount } from "../openstack/volumes.js";
 
 /**
  * What `migrate --check-cinder` asks Cinder, with the credentials of the
- * file: the default volume type of the project Glance uses (GET
- * /types/default, which honours a per-project default), whether the types
- * the stores name exist, and the project's image volumes (`image-<uuid>`)
- * per volume type.
- *
- * The result types are those of OpenStackClient.defaultVolumeType and
- * imageVolumesByType (branch osclient). Until that branch is merged,
- * `cinderFacts` builds them from the client's public calls (checkStores,
- * listVolumes); once it is, `cinderFacts(client)` can return the client
- * itself.
+ * file, through the operator's OpenStack client: the default volume type of
+ * the project Glance uses (GET /types/default, which honours a per-project
+ * default), whether the types the stores name exist, and the project's
+ * image volumes (`image-<uuid>`) per volume type.
  */
 
-export type DefaultVolumeTypeResult =
-  | { readonly ok: true; readonly volumeType: { readonly id: string; readonly name: string }; readonly projectId: string }
-  | { readonly ok: false; readonly error: OpenStackError };
-
-export interface ImageVolumesByTypeRequest extends CinderTarget {
-  readonly key: string;
-}
-
-/** How many image volumes one volume type holds. */
-export interface ImageVolumeTypeCount {
-  /** The type's name as Cinder lists it on the volume; undefined for a volume without a type. */
-  readonly volumeType: string | undefined;
-  readonly count: number;
-}
-
-export type ImageVolumesByTypeResult =
-  | { readonly ok: true; readonly projectId: string; readonly byType: readonly ImageVolumeTypeCount[] }
-  | { readonly ok: false; readonly error: OpenStackError };
-
+/** The client's calls the check makes (OpenStackClient has them); an interface so that a test can answer from a table. */
 export interface CinderFacts {
   checkStores(requests: readonly StoreCheckRequest[], options?: RoundOptions): Promise<Map<string, StoreCheckResult>>;
   defaultVolumeType(target: CinderTarget, options?: RoundOptions): Promise<DefaultVolumeTypeResult>;
   imageVolumesByType(requests: readonly ImageVolumesByTypeRequest[], options?: RoundOptions): Promise<Map<string, ImageVolumesByTypeResult>>;
   close(): Promise<void>;
-}
-
-/** The calls --check-cinder makes, on the operator's client. */
-export function cinderFacts(client: OpenStackClient): CinderFacts {
-  return {
-    checkStores: (requests, options) => client.checkStores(requests, options),
-    defaultVolumeType: async (target, options) => {
-      // checkStores resolves a store that names no type to Cinder's default for its project.
-      const result = (await client.checkStores([{ ...target, key: "default", volumeType: undefined }], options)).get("default");
-      if (result === undefined) throw new Error("programming error: checkStores gave no result");
-      return result.ok ? { ok: true, volumeType: { id: result.volumeType.id, name: result.volumeType.name }, projectId: result.projectId } : { ok: false, error: result.error };
-    },
-    imageVolumesByType: async (requests, options) => {
-      const results = new Map<string, ImageVolumesByTypeResult>();
-      for (const request of requests) {
-        try {
-          const [volumes, identity] = await Promise.all([client.listVolumes(request, options), client.verifyCredentials(request, options)]);
-          results.set(request.key, { ok: true, projectId: identity.projectId, byType: countImageVolumesByType(volumes) });
-        } catch (error) {
-          results.set(request.key, { ok: false, error: error as OpenStackError });
-        }
-      }
-      return results;
-    },
-    close: () => client.close(),
-  };
-}
-
-/** The image volumes (`image-<uuid>`, any status) of a listing per volume type name, sorted by name, volumes without a type last. */
-export function countImageVolumesByType(volumes: readonly CinderVolume[]): ImageVolumeTypeCount[] {
-  const counts = new Map<string | undefined, number>();
-  for (const volume of volumes) {
-    if (!isImageVolumeName(volume.name)) continue;
-    const type = volume.volume_type ?? undefined;
-    counts.set(type, (counts.get(type) ?? 0) + 1);
-  }
-  return [...counts.entries()]
-    .sort(([a], [b]) => (a === b ? 0 : a === undefined ? 1 : b === undefined ? -1 : a < b ? -1 : 1))
-    .map(([volumeType, count]) => ({ volumeType, count }));
 }
 
 /** One cinder store as the check sees it: how to reach Cinder, and the type it names. */

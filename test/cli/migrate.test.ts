@@ -14,11 +14,11 @@ import { decodeSecretData, parseCredentialsSecret, type ResolvedCredentials } fr
 import { effectiveStoreId, GlanceStoreSchema, type GlanceStore } from "../../src/api/glancestore.js";
 import { GlanceStoreTargetSchema, type GlanceStoreTarget } from "../../src/api/glancestoretarget.js";
 import { MIGRATE_USAGE, runMigrate } from "../../src/cli/migrate.js";
-import type { CinderFacts, ImageVolumesByTypeResult } from "../../src/migrate/cinder-check.js";
+import type { CinderFacts } from "../../src/migrate/cinder-check.js";
 import { driverOfOption, FIELD_OPTIONS } from "../../src/migrate/glance-conf.js";
 import { osloBoolean, osloDict, osloInteger, osloStringValue, parseOsloIni, type IniFile } from "../../src/migrate/ini.js";
 import { renderStoresConfig, type StoreToRender } from "../../src/render/render.js";
-import type { StoreCheckResult } from "../../src/openstack/client.js";
+import type { ImageVolumesByTypeResult, StoreCheckResult } from "../../src/openstack/client.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const MAIN = join(ROOT, "dist/src/cli/main.js");
