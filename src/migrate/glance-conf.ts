@@ -1,7 +1,7 @@
 import { MODELLED_OPTION_NAMES, OPTION_NAME_PATTERN, SECRET_LOOKING_OPTION } from "../api/glancestore.js";
 import { OTHER_STORE_TYPES, type OtherStoreType } from "../api/glancestoretarget.js";
 import { storeIdProblem } from "../api/store-id.js";
-import { normalizeSectionName, osloBoolean, osloDict, osloInteger, osloList, osloStringValue, type IniFile, type IniOption, type IniSection } from "./ini.js";
+import { normalizeSectionName, pythonStrip, osloBoolean, osloDict, osloInteger, osloList, osloStringValue, type IniFile, type IniOption, type IniSection } from "./ini.js";
 
 /**
  * What an existing glance-api.conf says about Glance's stores, as this
@@ -197,7 +197,12 @@ export function readGlanceConfig(file: IniFile): ReadResult {
     }
   }
   const defaults = file.sections.get("DEFAULT");
-  const enabledBackends = defaults?.options.get("enabled_backends");
+  let enabledBackends = defaults?.options.get("enabled_backends");
+  if (enabledBackends !== undefined && pythonStrip(enabledBackends.raw) === "" && !enabledBackends.continued) {
+    // An empty dict: Glance runs single-store, as without the option.
+    findings.push({ kind: "note", section: defaults?.name ?? "DEFAULT", option: "enabled_backends", message: "empty, so Glance runs a single store from [glance_store]: read as such" });
+    enabledBackends = undefined;
+  }
   const read = enabledBackends !== undefined ? readMulti(file, enabledBackends, findings) : readLegacy(file, findings);
   const errors = findings.filter((finding) => finding.kind === "error");
   if (read === undefined || errors.length > 0) return { ok: false, errors, findings };

@@ -4,9 +4,9 @@ import { effectiveStoreId, GLANCE_STORE_API_VERSION, GLANCE_STORE_KIND, GlanceSt
 import { GLANCE_STORE_TARGET_API_VERSION, GLANCE_STORE_TARGET_KIND, GlanceStoreTargetSchema, type GlanceStoreTarget } from "../api/glancestoretarget.js";
 import { fieldProblems } from "../api/issues.js";
 import { storeIdProblem } from "../api/store-id.js";
-import { configMapName, credentialsSecretName } from "../controller/naming.js";
+import { credentialsSecretName } from "../controller/naming.js";
 import { compare, renderStoresConfig, type RenderedConfig, type StoreToRender } from "../render/render.js";
-import { CREDENTIAL_OPTIONS, FIELD_OPTIONS, SECRET_CREDENTIAL_KEYS, type CredentialKey, type Finding, type SourceCinderStore, type SourceModel } from "./glance-conf.js";
+import { CREDENTIAL_OPTIONS, FIELD_OPTIONS, type CredentialKey, type Finding, type SourceCinderStore, type SourceModel } from "./glance-conf.js";
 
 /**
  * From what a glance-api.conf says (glance-conf.ts) to the objects that
@@ -196,6 +196,9 @@ export function planMigration(model: SourceModel, sets: readonly CredentialSet[]
             errors: [`the legacy cinder store's id would be its volume type's name, but ${problem.message.replace(/; choose another id$/, "")}: give --store-id ID`],
           };
         }
+        if (model.others.some((other) => other.id === volumeType.name)) {
+          return { ok: false, usage: true, errors: [`the legacy cinder store's id would be its volume type's name, ${JSON.stringify(volumeType.name)}, which is also the id of the legacy ${model.others.find((other) => other.id === volumeType.name)?.type} store: give --store-id ID`] };
+        }
         storeId = volumeType.name;
         findings.push({ kind: "note", section: store.section, message: `the legacy cinder store gets the id ${JSON.stringify(storeId)}, its volume type's name (--store-id to choose another)` });
       }
@@ -368,10 +371,3 @@ export function manifestsYaml(plan: Extract<PlanResult, { ok: true }>, options: 
 function oneLine(text: string): string {
   return text.replace(/[\x00-\x1F\x7F]/g, "?");
 }
-
-/** Keys of a Secret that hold secret values, for the report's list of keys. */
-export function isSecretKey(key: string): boolean {
-  return SECRET_CREDENTIAL_KEYS.has(key as CredentialKey);
-}
-
-export { configMapName };

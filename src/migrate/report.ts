@@ -3,7 +3,8 @@ import { STORES_CONF_FILE } from "../render/render.js";
 import { pythonStrip } from "./ini.js";
 import type { CinderCheckOutcome } from "./cinder-check.js";
 import type { Finding, FindingKind, SourceModel } from "./glance-conf.js";
-import { configMapName, type PlanResult } from "./plan.js";
+import { configMapName } from "../controller/naming.js";
+import type { PlanResult } from "./plan.js";
 
 /**
  * The report of `glance-store-operator migrate`: what was read, the objects
@@ -93,8 +94,13 @@ export function migrationReport(input: ReportInput): string {
       );
     }
     lines.push("  - image volumes (image-<uuid>) of volume types no migrated cinder store covers: Glance would leave their legacy images unmapped (cinder://<volume> with no store)");
-    lines.push(`  find out: ${input.checkCommand}`);
-    lines.push("    (asks Keystone and Cinder with the file's credentials; reads only), or with those credentials:");
+    const templates = plan.secrets.filter((secret) => secret.set.missing.length > 0).map((secret) => secret.set.secretName);
+    if (templates.length === 0) {
+      lines.push(`  find out: ${input.checkCommand}`);
+      lines.push("    (asks Keystone and Cinder with the file's credentials; reads only), or with those credentials:");
+    } else {
+      lines.push(`  find out, once you know the credentials of Secret ${templates.join(", ")} (--check-cinder needs them in the file), with those credentials:`);
+    }
     if (unset.length > 0) lines.push("    openstack volume type list --default");
     lines.push("    openstack volume list --long -f value -c Name -c Type | awk '$1 ~ /^image-/ {print $2}' | sort | uniq -c");
     lines.push("");

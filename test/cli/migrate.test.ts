@@ -400,6 +400,7 @@ test("no credentials in the file: a Secret template with empty values, marked, a
   t.regex(run.stderr, /Secret glance-cinder: authUrl, username, password, projectName -- TEMPLATE: fill in/);
   t.regex(run.stderr, /the file sets no cinder_store_\* credentials .*create Secret glance-cinder by hand/);
 
+  t.regex(run.stderr, /find out, once you know the credentials of Secret glance-cinder \(--check-cinder needs them in the file\)/);
   const check = await migrate({ f: conf }, ["--from", "f", "--check-cinder"], fakeCinder({ defaultType: "x", volumes: [] }));
   t.is(check.code, 1);
   t.regex(check.stderr, /--check-cinder needs the credentials glance_store uses, and \[glance_store\] lacks cinder_store_auth_address, cinder_store_user_name, cinder_store_password, cinder_store_project_name/);
@@ -477,6 +478,12 @@ test("usage errors exit 2; a file that cannot be migrated exits 1 and writes not
     t.regex(run.stderr, /cannot be (migrated|read as an oslo.config file); nothing written/);
     t.regex(run.stderr, expected);
   }
+  const clash = await migrate({ f: LEGACY.replace("stores = cinder", "stores = cinder, file").replace("glance-old", "local") }, ["--from", "f"]);
+  t.is(clash.code, 2);
+  t.regex(clash.stderr, /its volume type's name, "local", which is also the id of the legacy file store: give --store-id ID/);
+  const emptyBackends = await migrate({ f: LEGACY.replace("[DEFAULT]\n", "[DEFAULT]\nenabled_backends =\n") }, ["--from", "f"]);
+  t.is(emptyBackends.code, 0, emptyBackends.stderr);
+  t.regex(emptyBackends.stderr, /\[DEFAULT\] enabled_backends: empty, so Glance runs a single store from \[glance_store\]/);
   const missing = await migrate({}, ["--from", "/nope.conf"]);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /cannot read \/nope.conf: ENOENT/);
