@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { runDev } from "./dev.js";
+import { runMigrate } from "./migrate.js";
 import { runRender } from "./render.js";
 import { runRun } from "./run.js";
 import { parseDuration } from "./duration.js";
@@ -21,6 +22,10 @@ Commands:
   render    Render the Glance config files from GlanceStore and Secret manifests,
             without a cluster: render -f PATH [-f PATH ...] --out DIR
             (render --help for more)
+  migrate   Write the manifests (GlanceStoreTarget, GlanceStores, credentials
+            Secrets) that reproduce the stores of an existing glance-api.conf,
+            single-store or multi-store: migrate --from PATH [--check-cinder]
+            [--dry-run] [--out FILE|-] (migrate --help for more)
 
 Global options:
   --log-level LEVEL   ${LOG_LEVELS.join(", ")} (default info)
@@ -82,6 +87,11 @@ export async function main(argv: readonly string[]): Promise<number> {
             for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
             return Buffer.concat(chunks).toString("utf8");
           },
+        });
+      case "migrate":
+        return await runMigrate(rest, {
+          stdout: (text) => process.stdout.write(text),
+          stderr: (text) => process.stderr.write(text),
         });
       default:
         process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);

@@ -240,6 +240,11 @@ export class OpenStackAdmin {
     await this.#call("PUT", `${this.#cinderUrl}/v3/default-types/${projectId}`, { default_type: { volume_type: volumeType } }, undefined, { "openstack-api-version": "volume 3.62" });
   }
 
+  /** Removes a project's own default volume type (`DELETE /v3/default-types/{project_id}`): Cinder's default applies again. */
+  async unsetProjectDefaultVolumeType(projectId: string): Promise<void> {
+    await this.#call("DELETE", `${this.#cinderUrl}/v3/default-types/${projectId}`, undefined, undefined, { "openstack-api-version": "volume 3.62" });
+  }
+
   /** The type new volumes get in the project `owner` is scoped to (the admin's own by default). */
   async defaultVolumeType(owner?: PasswordCredentials): Promise<VolumeType> {
     const scoped = owner === undefined ? undefined : await this.#tokenFor(owner);
