@@ -83,6 +83,14 @@ const GlanceStoreTargetSpecObject = z.strictObject({
   otherStores: z
     .array(OtherStoreSchema)
     .max(OTHER_STORES_MAX)
+    // The apiserver refuses a repeated id through the list's map keys; zod must too.
+    .superRefine((stores, context) => {
+      const seen = new Set<string>();
+      stores.forEach((store, index) => {
+        if (seen.has(store.id)) context.addIssue({ code: "custom", message: `Duplicate value: id ${JSON.stringify(store.id)} is listed twice`, path: [index] });
+        seen.add(store.id);
+      });
+    })
     .optional()
     .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"] })
     .describe(

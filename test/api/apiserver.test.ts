@@ -7,6 +7,7 @@
 import test from "ava";
 import { fileURLToPath } from "node:url";
 import { GLANCE_STORE_CRD_NAME, GlanceStoreSchema, GlanceStoreStatusSchema } from "../../src/api/glancestore.js";
+import { GLANCE_STORE_TARGET_CRD_NAME, GlanceStoreTargetSchema, GlanceStoreTargetStatusSchema } from "../../src/api/glancestoretarget.js";
 import type { CommandResult } from "../../src/devstack/command.js";
 import type { KubeCluster } from "../../src/devstack/kube.js";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
@@ -14,6 +15,7 @@ import { waitFor } from "../../src/devstack/wait.js";
 import { glanceStore, INVALID_CASES, INVALID_UPDATE_CASES, VALID_CASES, VALID_UPDATE_CASES, type Manifest } from "./cases.js";
 
 const CRD_PATH = fileURLToPath(new URL("../../../crds/glancestore.yaml", import.meta.url));
+const TARGET_CRD_PATH = fileURLToPath(new URL("../../../crds/glancestoretarget.yaml", import.meta.url));
 const NAMESPACE = "gso-api";
 
 let stack: DevStack;
@@ -21,8 +23,8 @@ let stack: DevStack;
 test.before(async () => {
   stack = await startDevStack({ openstack: false });
   const k = kube();
-  await k.kubectl(["apply", "-f", CRD_PATH]);
-  await k.kubectl(["wait", "--for=condition=Established", `crd/${GLANCE_STORE_CRD_NAME}`, "--timeout=60s"]);
+  await k.kubectl(["apply", "-f", CRD_PATH, "-f", TARGET_CRD_PATH]);
+  await k.kubectl(["wait", "--for=condition=Established", `crd/${GLANCE_STORE_CRD_NAME}`, `crd/${GLANCE_STORE_TARGET_CRD_NAME}`, "--timeout=60s"]);
   await k.kubectl(["create", "namespace", NAMESPACE]);
 });
 
@@ -160,4 +162,56 @@ test("kubectl explain glancestore.spec is a usable reference", async (t) => {
   const secretRef = await explain("glancestore.spec.credentialsSecretRef");
   t.regex(secretRef, /applicationCredentialId/);
   t.regex(secretRef, /clouds\.yaml/);
+});
+
+// GlanceStoreTarget: the apiserver and zod refuse and default alike.
+
+const target = (name: string, spec: Record<string, unknown>): Manifest =>
+  ({ apiVersion: "glance.stores.dev/v1alpha1", kind: "GlanceStoreTarget", metadata: { name, namespace: NAMESPACE }, spec }) as unknown as Manifest;
+
+const INVALID_TARGETS: { name: string; field: string; object: Manifest }[] = [
+  { name: "a name that is not a DNS label (GlanceStores name it in spec.target)", field: "metadata.name", object: target("glance.api", {}) },
+  { name: "a cinder store among otherStores", field: "spec.otherStores[0].type", object: target("t-cinder", { otherStores: [{ id: "x", type: "cinder" }] }) },
+  { name: "an other store with a reserved id", field: "spec.otherStores[0].id", object: target("t-reserved", { otherStores: [{ id: "os_glance_x", type: "file" }] }) },
+  { name: "an other store named like a group glance-api uses", field: "spec.otherStores[0].id", object: target("t-group", { otherStores: [{ id: "file", type: "file" }] }) },
+  { name: "two other stores with one id", field: "spec.otherStores[1]", object: target("t-dup", { otherStores: [{ id: "local", type: "file" }, { id: "local", type: "rbd" }] }) },
+  { name: "a default that is no store id", field: "spec.defaultStore", object: target("t-default", { defaultStore: "Fast Store" }) },
+  { name: "a Glance URL with user information", field: "spec.glance.url", object: target("t-userinfo", { glance: { url: "http://glance:hunter2@glance.openstack.svc:9292" } }) },
+  { name: "a Glance URL that is not http(s)", field: "spec.glance.url", object: target("t-scheme", { glance: { url: "ftp://glance" } }) },
+  { name: "an unknown interface", field: "spec.glance.interface", object: target("t-interface", { glance: { interface: "private" } }) },
+  { name: "an unknown field", field: "spec.stores", object: target("t-unknown", { stores: [] }) },
+];
+
+for (const invalid of INVALID_TARGETS) {
+  test(`GlanceStoreTarget: zod and the apiserver refuse ${invalid.name}, naming ${invalid.field}`, async (t) => {
+    t.false(GlanceStoreTargetSchema.safeParse(invalid.object).success, "zod refuses it too");
+    const result = await limited(() => kube().kubectl(["apply", "--validate=strict", "-n", NAMESPACE, "-f", "-"], { input: JSON.stringify(invalid.object), allowFailure: true }));
+    t.not(result.code, 0, result.stdout);
+    t.true(result.stderr.includes(invalid.field), result.stderr);
+    t.false(result.stderr.includes("hunter2"), "the refusal does not echo the password");
+  });
+}
+
+test("GlanceStoreTarget: a valid one is stored with zod's defaults, its status written through the subresource and printed", async (t) => {
+  const object = target("glance-api", { defaultStore: "local", otherStores: [{ id: "local", type: "file" }, { id: "ceph", type: "rbd" }], glance: { url: "http://glance-api.gso-api.svc:9292" } });
+  const applied = await apply(object);
+  t.is(applied.code, 0, applied.stderr);
+  const stored = JSON.parse((await kube().kubectl(["get", "glancestoretarget", "glance-api", "-n", NAMESPACE, "-o", "json"])).stdout) as { spec: unknown };
+  t.deepEqual(stored.spec, GlanceStoreTargetSchema.parse(object).spec);
+  const status = {
+    summary: "serving: ceph, fast, local (default local); config written; no legacy volumes uncovered; hash 0123456789ab",
+    enabledBackends: "ceph:rbd, fast:cinder, local:file",
+    defaultStore: "local",
+    config: { state: "Written" },
+    uncoveredImageVolumeCount: 0,
+    conditions: [{ type: "Serving", status: "True", lastTransitionTime: "2026-11-30T10:00:00Z", reason: "Serving", message: "Glance serves the configuration" }],
+  };
+  t.true(GlanceStoreTargetStatusSchema.safeParse(status).success);
+  await kube().kubectl(["patch", "glancestoretarget", "glance-api", "-n", NAMESPACE, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status })]);
+  const table = await kube().kubectl(["get", "gstt", "glance-api", "-n", NAMESPACE, "-o", "wide"]);
+  const [header, row] = table.stdout.trimEnd().split("\n");
+  t.regex(header ?? "", /^NAME\s+DEFAULT\s+STORES\s+CONFIG\s+UNCOVERED\s+SERVING\s+SUMMARY\s+HASH\s+AGE$/);
+  t.regex(row ?? "", /^glance-api\s+local\s+ceph:rbd, fast:cinder, local:file\s+Written\s+0\s+True\s+serving: ceph/);
+  const refused = await kube().kubectl(["patch", "glancestoretarget", "glance-api", "-n", NAMESPACE, "--subresource=status", "--type=merge", "-p", '{"status":{"config":{"state":"Maybe"}}}'], { allowFailure: true });
+  t.true(refused.stderr.includes("status.config.state"), refused.stderr);
 });
