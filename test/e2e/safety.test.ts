@@ -166,6 +166,40 @@ test.serial("deleting a store with image volumes left is held with the count; th
   t.true(isReady((await e2e.getStore("del-keep")) as StoreJson));
 });
 
+test.serial("a GlanceStoreTarget reports the opted-in Deployment's rollout: not complete until every replica runs the new config hash", async (t) => {
+  const target = "rolling";
+  const type = await e2e.openstack.admin.createVolumeType(unique("glance-roll"));
+  await e2e.apply(deployment("glance-rolling", target));
+  await e2e.apply({
+    apiVersion: "glance.stores.dev/v1alpha1",
+    kind: "GlanceStoreTarget",
+    metadata: { name: target, namespace: NAMESPACE },
+    spec: { glance: { check: false } },
+  });
+  await e2e.apply(e2e.store("roll-fast", { target, storeId: "fast", volumeType: type.name, default: true }));
+  await e2e.waitForStore("roll-fast", "Ready", isReady);
+  const hash = await waitFor(async () => podTemplateHash("glance-rolling"), { what: "the rollout hash", timeoutMs: 30_000 });
+  const rollout = async (): Promise<{ status?: { configHash?: string; rollout?: { name: string; complete: boolean; message?: string }[]; conditions?: { type: string; status: string; reason: string }[] } }> =>
+    JSON.parse((await e2e.kube.kubectl(["get", "glancestoretarget", "-n", NAMESPACE, target, "-o", "json"])).stdout);
+  const rolling = await waitFor(async () => {
+    const current = await rollout();
+    return current.status?.conditions?.find((c) => c.type === "RolloutComplete")?.reason === "RollingOut" ? current : undefined;
+  }, { what: "RolloutComplete=False", timeoutMs: 30_000 });
+  t.is(rolling.status?.configHash, hash, "the status shows the hash the workload carries");
+  t.like(rolling.status?.rollout?.[0], { name: "glance-rolling", complete: false });
+  // No kube-controller-manager runs here: its Deployment controller's status report is written as it would write it.
+  const generation = JSON.parse((await e2e.kube.kubectl(["get", "deployment", "-n", NAMESPACE, "glance-rolling", "-o", "json"])).stdout).metadata.generation as number;
+  const status = { observedGeneration: generation, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 };
+  await e2e.kube.kubectl(["patch", "deployment", "-n", NAMESPACE, "glance-rolling", "--subresource=status", "--type=merge", "-p", JSON.stringify({ status })]);
+  const done = await waitFor(async () => {
+    const current = await rollout();
+    return current.status?.conditions?.find((c) => c.type === "RolloutComplete")?.status === "True" ? current : undefined;
+  }, { what: "RolloutComplete=True", timeoutMs: 30_000 });
+  t.like(done.status?.rollout?.[0], { name: "glance-rolling", complete: true });
+  // Glance is not asked here (spec.glance.check: false): serving stays unknown rather than claimed.
+  t.is(done.status?.conditions?.find((c) => c.type === "Serving")?.status, "Unknown");
+});
+
 function deployment(name: string, target: string): object {
   return {
     apiVersion: "apps/v1",
