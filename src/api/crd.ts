@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { stringify } from "yaml";
-import { toKubernetesValidation } from "./cel.js";
+import { toKubernetesValidation, type KubernetesValidation } from "./cel.js";
 import {
   GLANCE_STORE_API_VERSION,
   GLANCE_STORE_CRD_NAME,
@@ -84,55 +84,47 @@ function toStructural(node: JsonSchema): JsonSchema {
   return out;
 }
 
-/** The GlanceStore CustomResourceDefinition, generated from the zod schemas. */
-export function glanceStoreCrd(): JsonSchema {
+interface CrdParts {
+  readonly name: string;
+  readonly names: { readonly kind: string; readonly listKind: string; readonly plural: string; readonly singular: string; readonly shortNames: readonly string[] };
+  readonly printerColumns: readonly Record<string, unknown>[];
+  readonly description: string;
+  readonly required: readonly string[];
+  readonly spec: z.ZodType;
+  readonly status: z.ZodType;
+  readonly rules: readonly KubernetesValidation[];
+}
+
+/** A namespaced CRD of this API group, one served and stored version with a status subresource. */
+function customResourceDefinition(parts: CrdParts): JsonSchema {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: GLANCE_STORE_CRD_NAME },
+    metadata: { name: parts.name },
     spec: {
       group: GLANCE_STORE_GROUP,
       scope: "Namespaced",
-      names: {
-        kind: GLANCE_STORE_KIND,
-        listKind: GLANCE_STORE_LIST_KIND,
-        plural: GLANCE_STORE_PLURAL,
-        singular: GLANCE_STORE_SINGULAR,
-        shortNames: [...GLANCE_STORE_SHORT_NAMES],
-        categories: ["openstack"],
-      },
+      names: { ...parts.names, shortNames: [...parts.names.shortNames], categories: ["openstack"] },
       versions: [
         {
           name: GLANCE_STORE_VERSION,
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Store ID", type: "string", jsonPath: ".status.storeId", description: "The effective store id." },
-            { name: "Volume Type", type: "string", jsonPath: ".status.volumeType", description: "The Cinder volume type in use." },
-            { name: "Default", type: "boolean", jsonPath: ".spec.default", description: "Whether this is the target's default store." },
-            { name: "Add/Delete", type: "string", jsonPath: ".status.addDelete", description: "Enabled, or Disabled while the store is kept only readable." },
-            { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: "The Ready condition." },
-            { name: "Target", type: "string", jsonPath: ".spec.target", priority: 1, description: "The Glance deployment the store belongs to." },
-            { name: "Reason", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1, description: "Why the store is or is not ready." },
-            { name: "Serving", type: "boolean", jsonPath: ".status.glance.serving", priority: 1, description: "Whether Glance serves the store (with a GlanceStoreTarget)." },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
+          additionalPrinterColumns: [...parts.printerColumns, { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" }],
           schema: {
             openAPIV3Schema: {
               type: "object",
-              description:
-                `A Cinder-backed store of a Glance deployment (${GLANCE_STORE_API_VERSION}). The operator checks it against Keystone and Cinder, renders it into the Glance configuration of its target, ` +
-                "and reports in status whether images can be added to and read from it.",
-              required: ["spec"],
+              description: parts.description,
+              ...(parts.required.length === 0 ? {} : { required: [...parts.required] }),
               properties: {
                 apiVersion: { type: "string", description: "APIVersion defines the versioned schema of this representation of an object." },
                 kind: { type: "string", description: "Kind is a string value representing the REST resource this object represents." },
                 metadata: { type: "object" },
-                spec: structuralSchema(GlanceStoreSpecSchema),
-                status: structuralSchema(GlanceStoreStatusSchema),
+                spec: structuralSchema(parts.spec),
+                status: structuralSchema(parts.status),
               },
-              "x-kubernetes-validations": [...ROOT_RULES, ...ROOT_TRANSITION_RULES].map(toKubernetesValidation),
+              "x-kubernetes-validations": [...parts.rules],
             },
           },
         },
@@ -141,59 +133,59 @@ export function glanceStoreCrd(): JsonSchema {
   };
 }
 
+/** The GlanceStore CustomResourceDefinition, generated from the zod schemas. */
+export function glanceStoreCrd(): JsonSchema {
+  return customResourceDefinition({
+    name: GLANCE_STORE_CRD_NAME,
+    names: { kind: GLANCE_STORE_KIND, listKind: GLANCE_STORE_LIST_KIND, plural: GLANCE_STORE_PLURAL, singular: GLANCE_STORE_SINGULAR, shortNames: GLANCE_STORE_SHORT_NAMES },
+    printerColumns: [
+      { name: "Store ID", type: "string", jsonPath: ".status.storeId", description: "The effective store id." },
+      { name: "Volume Type", type: "string", jsonPath: ".status.volumeType", description: "The Cinder volume type in use." },
+      { name: "Default", type: "boolean", jsonPath: ".spec.default", description: "Whether this is the target's default store." },
+      { name: "Add/Delete", type: "string", jsonPath: ".status.addDelete", description: "Enabled, or Disabled while the store is kept only readable." },
+      { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: "The Ready condition." },
+      { name: "Target", type: "string", jsonPath: ".spec.target", priority: 1, description: "The Glance deployment the store belongs to." },
+      { name: "Reason", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1, description: "Why the store is or is not ready." },
+      { name: "Serving", type: "boolean", jsonPath: ".status.glance.serving", priority: 1, description: "Whether Glance serves the store (with a GlanceStoreTarget)." },
+    ],
+    description:
+      `A Cinder-backed store of a Glance deployment (${GLANCE_STORE_API_VERSION}). The operator checks it against Keystone and Cinder, renders it into the Glance configuration of its target, ` +
+      "and reports in status whether images can be added to and read from it.",
+    required: ["spec"],
+    spec: GlanceStoreSpecSchema,
+    status: GlanceStoreStatusSchema,
+    rules: [...ROOT_RULES, ...ROOT_TRANSITION_RULES].map(toKubernetesValidation),
+  });
+}
+
 /** The GlanceStoreTarget CustomResourceDefinition, generated from the zod schemas. */
 export function glanceStoreTargetCrd(): JsonSchema {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: GLANCE_STORE_TARGET_CRD_NAME },
-    spec: {
-      group: GLANCE_STORE_GROUP,
-      scope: "Namespaced",
-      names: {
-        kind: GLANCE_STORE_TARGET_KIND,
-        listKind: GLANCE_STORE_TARGET_LIST_KIND,
-        plural: GLANCE_STORE_TARGET_PLURAL,
-        singular: GLANCE_STORE_TARGET_SINGULAR,
-        shortNames: [...GLANCE_STORE_TARGET_SHORT_NAMES],
-        categories: ["openstack"],
-      },
-      versions: [
-        {
-          name: GLANCE_STORE_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Default", type: "string", jsonPath: ".status.defaultStore", description: "The default store Glance's configuration names." },
-            { name: "Stores", type: "string", jsonPath: ".status.enabledBackends", description: "enabled_backends as rendered." },
-            { name: "Config", type: "string", jsonPath: ".status.config.state", description: "Written, or Kept (see the ConfigWritten condition)." },
-            { name: "Uncovered", type: "integer", jsonPath: ".status.uncoveredImageVolumeCount", description: "Image volumes of a volume type no cinder store covers." },
-            { name: "Serving", type: "string", jsonPath: '.status.conditions[?(@.type=="Serving")].status', description: "Glance serves the configuration and the rollout is complete." },
-            { name: "Summary", type: "string", jsonPath: ".status.summary", priority: 1, description: "One line on the whole target." },
-            { name: "Hash", type: "string", jsonPath: ".status.configHash", priority: 1, description: "The rendered files' hash." },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: "object",
-              description:
-                `One Glance deployment whose cinder stores are GlanceStores (${GLANCE_STORE_TARGET_API_VERSION}); its name is the spec.target of those stores. Optional: it keeps glance-api's other stores in enabled_backends, ` +
-                "sets the default store in one place, and reports whether Glance serves what was rendered.",
-              properties: {
-                apiVersion: { type: "string", description: "APIVersion defines the versioned schema of this representation of an object." },
-                kind: { type: "string", description: "Kind is a string value representing the REST resource this object represents." },
-                metadata: { type: "object" },
-                spec: structuralSchema(GlanceStoreTargetSpecSchema),
-                status: structuralSchema(GlanceStoreTargetStatusSchema),
-              },
-              "x-kubernetes-validations": TARGET_ROOT_RULES.map(toKubernetesValidation),
-            },
-          },
-        },
-      ],
+  return customResourceDefinition({
+    name: GLANCE_STORE_TARGET_CRD_NAME,
+    names: {
+      kind: GLANCE_STORE_TARGET_KIND,
+      listKind: GLANCE_STORE_TARGET_LIST_KIND,
+      plural: GLANCE_STORE_TARGET_PLURAL,
+      singular: GLANCE_STORE_TARGET_SINGULAR,
+      shortNames: GLANCE_STORE_TARGET_SHORT_NAMES,
     },
-  };
+    printerColumns: [
+      { name: "Default", type: "string", jsonPath: ".status.defaultStore", description: "The default store Glance's configuration names." },
+      { name: "Stores", type: "string", jsonPath: ".status.enabledBackends", description: "enabled_backends as rendered." },
+      { name: "Config", type: "string", jsonPath: ".status.config.state", description: "Written, or Kept (see the ConfigWritten condition)." },
+      { name: "Uncovered", type: "integer", jsonPath: ".status.uncoveredImageVolumeCount", description: "Image volumes of a volume type no cinder store covers." },
+      { name: "Serving", type: "string", jsonPath: '.status.conditions[?(@.type=="Serving")].status', description: "Glance serves the configuration and the rollout is complete." },
+      { name: "Summary", type: "string", jsonPath: ".status.summary", priority: 1, description: "One line on the whole target." },
+      { name: "Hash", type: "string", jsonPath: ".status.configHash", priority: 1, description: "The rendered files' hash." },
+    ],
+    description:
+      `One Glance deployment whose cinder stores are GlanceStores (${GLANCE_STORE_TARGET_API_VERSION}); its name is the spec.target of those stores. Optional: it keeps glance-api's other stores in enabled_backends, ` +
+      "sets the default store in one place, and reports whether Glance serves what was rendered.",
+    required: [],
+    spec: GlanceStoreTargetSpecSchema,
+    status: GlanceStoreTargetStatusSchema,
+    rules: TARGET_ROOT_RULES.map(toKubernetesValidation),
+  });
 }
 
 export const CRD_HEADER = [

@@ -2,7 +2,6 @@ import { createHmac, randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { V1ConfigMap, V1Deployment, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { GlanceStoreStatus } from "../api/glancestore.js";
 import type { StoreChecker } from "../openstack/index.js";
 import { CREDENTIALS_CONF_FILE, STORES_CONF_FILE, type RenderedConfig } from "../render/render.js";
 import type { Clock } from "../runtime/clock.js";
@@ -26,6 +25,7 @@ import { metaTime, observeTarget, readPrevious, readStoreObject, targetOf, type 
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
 import { countStates, storeSummary, type StoreState } from "./store-metrics.js";
 import { planWrites, type PlannedWrite } from "./write-plan.js";
+import { WrittenStatuses } from "./written-statuses.js";
 import { readTargetObject, targetSettings, TargetObserver, type GlanceStoreTargetObject, type TargetObject } from "./target-observe.js";
 import { targetStatusView, workloadRollout, type TargetStatusInput, type WorkloadRollout } from "./target-status.js";
 
@@ -81,9 +81,9 @@ export const DEFAULT_GLANCE_STORE_VERSION = "4.1.0";
 export class TargetReconciler {
   readonly #options: ReconcilerOptions;
   /** Conditions last written per store uid: the cache may lag behind our own writes, and events must not repeat. */
-  readonly #written = new Map<string, { generation: number | undefined; status: Record<string, unknown> }>();
-  /** The same for GlanceStoreTargets, by uid. */
-  readonly #writtenTargets = new Map<string, { generation: number | undefined; status: Record<string, unknown> }>();
+  readonly #written = new WrittenStatuses();
+  /** The same for GlanceStoreTargets. */
+  readonly #writtenTargets = new WrittenStatuses();
   readonly #targetObserver: TargetObserver;
 
   constructor(options: ReconcilerOptions) {
@@ -217,9 +217,8 @@ export class TargetReconciler {
         }
       }
     }
-    for (const uid of [...this.#written.keys()]) {
-      if (!objects.some((o) => o.uid === uid) || released.has(uid)) this.#written.delete(uid);
-    }
+    const live = new Set(objects.filter((o) => !released.has(o.uid)).map((o) => o.uid));
+    this.#written.retain((uid) => live.has(uid));
 
     const metrics = this.#options.metrics;
     if (metrics !== undefined) {
@@ -285,10 +284,8 @@ export class TargetReconciler {
   async #writeTargetStatus(object: TargetObject, input: TargetStatusInput): Promise<void> {
     const view = targetStatusView(input);
     const now = new Date(this.#options.clock.now());
-    const last = this.#writtenTargets.get(object.uid);
-    const lastStatus = last !== undefined && last.generation === object.generation ? last.status : undefined;
-    const currentConditions = ((lastStatus?.["conditions"] as Condition[] | undefined) ?? object.status?.conditions) as Condition[] | undefined;
-    const conditions = mergeConditions(currentConditions, view.conditions, { now, observedGeneration: object.generation });
+    const current = this.#writtenTargets.current(object.uid, object.generation, object.status);
+    const conditions = mergeConditions(current["conditions"] as Condition[] | undefined, view.conditions, { now, observedGeneration: object.generation });
     const status: Record<string, unknown> = {
       observedGeneration: object.generation ?? null,
       summary: view.summary,
@@ -301,19 +298,11 @@ export class TargetReconciler {
       uncoveredImageVolumeCount: view.uncoveredImageVolumeCount ?? null,
       imageVolumesCheckedAt: view.imageVolumesCheckedAt ?? null,
       // Kept from the last answer while Glance cannot be asked: what it served then is still the best knowledge.
-      glance: view.glance === undefined ? (input.glance === undefined ? null : (object.status?.glance ?? null)) : withoutUndefined(view.glance),
+      glance: view.glance === undefined ? (input.glance === undefined ? null : (object.status?.glance ?? null)) : view.glance,
       rollout: view.rollout ?? null,
       conditions,
     };
-    const current = lastStatus ?? withoutNulls((object.status ?? {}) as Record<string, unknown>);
-    if (isDeepStrictEqual(withoutNulls(jsonCopy(status)), withoutNulls(jsonCopy(current)))) return;
-    try {
-      await this.#options.writer.patchTargetStatus(object.namespace, object.name, status);
-    } catch (error) {
-      if (apiStatusOf(error) === 404) return;
-      throw error;
-    }
-    this.#writtenTargets.set(object.uid, { generation: object.generation, status: withoutNulls(jsonCopy(status)) });
+    await this.#writtenTargets.write(object.uid, object.generation, status, current, () => this.#options.writer.patchTargetStatus(object.namespace, object.name, status));
   }
 
   async #rollOut(namespace: string, target: string, config: RenderedConfig, secret: V1Secret): Promise<void> {
@@ -341,9 +330,8 @@ export class TargetReconciler {
   /** Writes the store's status when it changes; returns its conditions as the status has them now (times kept unless a status flips). */
   async #writeStatus(object: StoreObject, decision: StoreDecision, glance: { served: boolean; volumeType: string | undefined } | undefined): Promise<Condition[]> {
     const now = new Date(this.#options.clock.now());
-    const last = this.#written.get(object.uid);
-    const lastStatus = last !== undefined && last.generation === object.generation ? last.status : undefined;
-    const currentConditions = ((lastStatus?.["conditions"] as Condition[] | undefined) ?? object.status?.conditions) as Condition[] | undefined;
+    const current = this.#written.current(object.uid, object.generation, object.status);
+    const currentConditions = current["conditions"] as Condition[] | undefined;
     const conditions = mergeConditions(currentConditions, decision.conditions, { now, observedGeneration: object.generation });
     const status: Record<string, unknown> = {
       observedGeneration: object.generation ?? null,
@@ -360,15 +348,7 @@ export class TargetReconciler {
       glance: glance === undefined ? (object.status?.glance ?? null) : { serving: glance.served, ...(glance.volumeType === undefined ? {} : { volumeType: glance.volumeType }) },
       conditions,
     };
-    const current = lastStatus ?? normalizeStatus(object.status);
-    if (isDeepStrictEqual(withoutNulls(status), withoutNulls(current))) return conditions;
-    try {
-      await this.#options.writer.patchStoreStatus(object.namespace, object.name, status);
-    } catch (error) {
-      if (apiStatusOf(error) === 404) return conditions;
-      throw error;
-    }
-    this.#written.set(object.uid, { generation: object.generation, status: withoutNulls(status) });
+    if (!(await this.#written.write(object.uid, object.generation, status, current, () => this.#options.writer.patchStoreStatus(object.namespace, object.name, status)))) return conditions;
     await this.#emitEvents(object, currentConditions, conditions);
     return conditions;
   }
@@ -528,21 +508,4 @@ export function sameObject(current: V1ConfigMap | V1Secret, desired: V1ConfigMap
     isDeepStrictEqual(owners(current), owners(desired)) &&
     current.metadata?.annotations?.[HASH_KEY_ANNOTATION] === desired.metadata?.annotations?.[HASH_KEY_ANNOTATION]
   );
-}
-
-function normalizeStatus(status: GlanceStoreStatus | undefined): Record<string, unknown> {
-  return withoutNulls((status ?? {}) as Record<string, unknown>);
-}
-
-/** What a value looks like once it went through JSON (undefined fields gone), as the cache will hold it. */
-function jsonCopy(value: Record<string, unknown>): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
-}
-
-function withoutUndefined<T extends object>(value: T): T {
-  return jsonCopy(value as Record<string, unknown>) as T;
-}
-
-function withoutNulls(value: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined));
 }

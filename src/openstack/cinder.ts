@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AuthFailedError, EndpointNotFoundError, UnexpectedError, UnreachableError, type OpenStackError } from "./errors.js";
 import type { HttpResponse, HttpTransport, TlsSettings } from "./http.js";
-import type { KeystoneToken } from "./keystone.js";
+import { getWithToken, type TokenProvider } from "./token-get.js";
 import { redactSecrets, safeUrl } from "./redact.js";
 
 const LinkSchema = z.object({ rel: z.string(), href: z.string() });
@@ -52,14 +52,6 @@ export function toVolumeTypeInfo(type: CinderVolumeType): VolumeTypeInfo {
 }
 
 /** What a Cinder call needs to get and renew its token. */
-export interface TokenProvider {
-  get(): Promise<KeystoneToken>;
-  /** The token was refused by Cinder: forget it. */
-  invalidate(token: KeystoneToken): void;
-  /** Secret values to scrub (credential secret and tokens). */
-  secrets(): string[];
-}
-
 export interface CinderApiOptions {
   readonly transport: HttpTransport;
   /** e.g. http://cinder:8776/v3/<project_id>, without a trailing slash. */
@@ -171,30 +163,11 @@ export class CinderApi {
 
   async #get(path: string, accepted: readonly number[]): Promise<HttpResponse> {
     const url = `${this.#options.endpoint}${path}`;
-    let token = await this.#options.tokens.get();
-    let response = await this.#send(url, token);
-    if (response.status === 401) {
-      this.#options.onUnauthorized?.();
-      this.#options.tokens.invalidate(token);
-      token = await this.#options.tokens.get();
-      response = await this.#send(url, token);
-    }
+    const response = await getWithToken({ ...this.#options, service: "cinder" }, url);
     if (accepted.includes(response.status)) return response;
     throw this.#failure(response, url);
   }
 
-  #send(url: string, token: KeystoneToken): Promise<HttpResponse> {
-    return this.#options.transport.send({
-      service: "cinder",
-      method: "GET",
-      url,
-      headers: { "x-auth-token": token.value },
-      tls: this.#options.tls,
-      retries: this.#options.retries,
-      secrets: this.#options.tokens.secrets(),
-      signal: this.#options.signal,
-    });
-  }
 
   #parse<T>(response: HttpResponse, schema: z.ZodType<T>, what: string): T {
     let json: unknown;

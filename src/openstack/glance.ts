@@ -1,9 +1,8 @@
 import { z } from "zod";
 import { findEndpoint, type Catalog, type EndpointInterface, type ParseResult } from "./catalog.js";
-import type { TokenProvider } from "./cinder.js";
+import { getWithToken, type TokenProvider } from "./token-get.js";
 import { AuthFailedError, EndpointNotFoundError, UnexpectedError, UnreachableError, type OpenStackError } from "./errors.js";
 import type { HttpResponse, HttpTransport, TlsSettings } from "./http.js";
-import type { KeystoneToken } from "./keystone.js";
 import { redactSecrets, safeUrl } from "./redact.js";
 
 /**
@@ -179,30 +178,11 @@ export class GlanceApi {
 
   async #get(path: string, accepted: readonly number[]): Promise<HttpResponse> {
     const url = `${this.#options.root}${path}`;
-    let token = await this.#options.tokens.get();
-    let response = await this.#send(url, token);
-    if (response.status === 401) {
-      this.#options.onUnauthorized?.();
-      this.#options.tokens.invalidate(token);
-      token = await this.#options.tokens.get();
-      response = await this.#send(url, token);
-    }
+    const response = await getWithToken({ ...this.#options, service: "glance" }, url);
     if (accepted.includes(response.status)) return response;
     throw this.#failure(response, url, path);
   }
 
-  #send(url: string, token: KeystoneToken): Promise<HttpResponse> {
-    return this.#options.transport.send({
-      service: "glance",
-      method: "GET",
-      url,
-      headers: { "x-auth-token": token.value },
-      tls: this.#options.tls,
-      retries: this.#options.retries,
-      secrets: this.#options.tokens.secrets(),
-      signal: this.#options.signal,
-    });
-  }
 
   #parse(response: HttpResponse, path: string): z.infer<typeof GlanceStoreListSchema> {
     const details = { service: "glance" as const, url: safeUrl(`${this.#options.root}${path}`), method: "GET", status: response.status, attempts: response.attempts };
