@@ -315,7 +315,8 @@ test("a URL given by hand that is neither in the catalog nor trusted gets no tok
 });
 
 test("nothing listening: Unreachable; no answer in time: Timeout; an answer that is not Glance's: Unexpected without the token", async (t) => {
-  const { client, events } = newClient({ requestTimeoutMs: 5_000 });
+  // Long enough for Keystone on a loaded machine: the silent server costs the whole of it.
+  const { client, events } = newClient({ requestTimeoutMs: 12_000 });
   const closedPort = await stack.ports.allocate();
   const unreachable = expectFailure(t, await client.glanceStores({ credentials: glanceUser(), url: `http://127.0.0.1:${closedPort}`, httpRetries: 1, trustHost: LOOPBACK }), "Unreachable");
   t.like(unreachable, { service: "glance", attempts: 2 });
