@@ -26,6 +26,7 @@ import { Outcome, type ReconcileOutcome } from "./outcome.js";
 import { countStates, storeSummary, type StoreState } from "./store-metrics.js";
 import { planWrites, type PlannedWrite } from "./write-plan.js";
 import { WrittenStatuses } from "./written-statuses.js";
+import { PhaseTimer, type ReconcilePhases } from "./phase-timer.js";
 import { readTargetObject, targetSettings, TargetObserver, type GlanceStoreTargetObject, type TargetObject } from "./target-observe.js";
 import { targetStatusView, workloadRollout, type TargetStatusInput, type WorkloadRollout } from "./target-status.js";
 
@@ -50,6 +51,8 @@ export interface ReconcilerMetrics {
   setStoreStates(target: string, states: Readonly<Record<StoreState, number>>): void;
   /** Since when (ms since the epoch) the target's longest-degraded store and its oldest held deletion last (undefined: none), and its stores with refused credentials. */
   setStoreSummary(target: string, times: { readonly degradedSinceMs: number | undefined; readonly deletionBlockedSinceMs: number | undefined; readonly credentialsRefused: number }): void;
+  /** Where a reconcile spent its time. */
+  observePhases?(phases: ReconcilePhases): void;
   /** Image volumes of volume types no cinder store of the target covers (undefined: not known). */
   setUncoveredImageVolumes(target: string, uncovered: readonly { readonly volumeType: string; readonly count: number }[] | undefined): void;
   removeTarget(target: string): void;
@@ -92,7 +95,19 @@ export class TargetReconciler {
   }
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileOutcome> {
-    const { caches, writer, checker, logger, clock } = this.#options;
+    const timer = new PhaseTimer();
+    try {
+      return await this.#reconcile(key, timer, signal);
+    } finally {
+      const phases = timer.phases();
+      this.#options.metrics?.observePhases?.(phases);
+      this.#options.logger.debug({ key, ...roundedPhases(phases) }, "reconcile phases");
+    }
+  }
+
+  async #reconcile(key: string, timer: PhaseTimer, signal?: AbortSignal): Promise<ReconcileOutcome> {
+    const { caches, checker, logger, clock } = this.#options;
+    const writer = timer.timedWriter(this.#options.writer);
     const { namespace, target } = parseTargetKey(key);
     const log = logger.child({ namespace, target });
     const objects = caches.stores
@@ -116,7 +131,7 @@ export class TargetReconciler {
       this.#targetObserver.forget(key);
       if (targetObject !== undefined) {
         const empty: TargetDecision = { action: { kind: "remove" }, renderedStoreIds: [], otherStores: [], defaultStoreId: undefined, session: undefined, stores: [] };
-        await this.#writeTargetStatus(targetObject, { target, decision: empty, renderedVolumeTypes: new Map(), configHash: undefined, imageVolumes: undefined, glance: undefined, rollout: undefined, mixedCredentials: [] });
+        await this.#writeTargetStatus(writer, targetObject, { target, decision: empty, renderedVolumeTypes: new Map(), configHash: undefined, imageVolumes: undefined, glance: undefined, rollout: undefined, mixedCredentials: [] });
       }
       return Outcome.done();
     }
@@ -126,7 +141,7 @@ export class TargetReconciler {
       log.warn({ problem: current.problem }, "part of the target's rendered ConfigMap and Secret cannot be read back; those stores are rendered again from their specs where they can be");
     }
     const now = clock.now();
-    let observation = await observeTarget({
+    let observation = await timer.openstack(observeTarget({
       namespace,
       target,
       stores: objects,
@@ -136,7 +151,7 @@ export class TargetReconciler {
       policy: this.#options.policy ?? { glanceStoreVersion: DEFAULT_GLANCE_STORE_VERSION },
       now,
       ...(signal === undefined ? {} : { signal }),
-    });
+    }));
     const settings = targetSettings(targetObject);
     if (settings !== undefined) observation = { ...observation, targetObject: settings };
     let decision = decideTarget(observation);
@@ -156,10 +171,9 @@ export class TargetReconciler {
     let plan = planWrites(decision, currentTarget);
 
     // Information about the whole target, never a gate: asked once the decision says which session Glance opens.
-    const [imageVolumes, glance] = await Promise.all([
-      this.#targetObserver.imageVolumes(key, decision.session, now, signal),
-      this.#targetObserver.glance(targetObject, decision.session, now, signal),
-    ]);
+    const [imageVolumes, glance] = await timer.openstack(
+      Promise.all([this.#targetObserver.imageVolumes(key, decision.session, now, signal), this.#targetObserver.glance(targetObject, decision.session, now, signal)]),
+    );
     const served = glance?.ok === true ? new Map(glance.stores.map((store) => [store.id, store])) : undefined;
 
     const files = new FileWriter(writer, namespace, target, objects, configMap, ownSecret);
@@ -192,7 +206,7 @@ export class TargetReconciler {
           break;
         case "rollout": {
           const withKey = files.secret;
-          if (withKey !== undefined) await this.#rollOut(namespace, target, step.config, withKey);
+          if (withKey !== undefined) await this.#rollOut(writer, namespace, target, step.config, withKey);
           break;
         }
         case "releaseFinalizer":
@@ -211,7 +225,7 @@ export class TargetReconciler {
           const storeDecision = decision.stores.find((s) => s.key === step.key);
           if (object && storeDecision && !released.has(object.uid)) {
             const glanceView = served === undefined ? undefined : { served: served.has(object.storeId), volumeType: served.get(object.storeId)?.volumeType };
-            statusConditions.set(step.key, await this.#writeStatus(object, storeDecision, glanceView));
+            statusConditions.set(step.key, await this.#writeStatus(writer, object, storeDecision, glanceView));
           }
           break;
         }
@@ -258,7 +272,7 @@ export class TargetReconciler {
     if (uncovered.uncoveredImageVolumeCount !== undefined && uncovered.uncoveredImageVolumeCount > 0) {
       log.warn({ uncovered: uncovered.uncoveredImageVolumes }, "image volumes of volume types no cinder store of the target covers: their legacy images stay unmapped by Glance");
     }
-    if (targetObject !== undefined) await this.#writeTargetStatus(targetObject, view);
+    if (targetObject !== undefined) await this.#writeTargetStatus(writer, targetObject, view);
 
     log.debug({ action: decision.action.kind, rendered: decision.renderedStoreIds }, "reconciled");
     // While Glance does not serve what was written, look again soon: a restart or rollout is usually under way.
@@ -281,7 +295,7 @@ export class TargetReconciler {
   }
 
   /** Writes the GlanceStoreTarget's status when it changes. */
-  async #writeTargetStatus(object: TargetObject, input: TargetStatusInput): Promise<void> {
+  async #writeTargetStatus(writer: KubeWriter, object: TargetObject, input: TargetStatusInput): Promise<void> {
     const view = targetStatusView(input);
     const now = new Date(this.#options.clock.now());
     const current = this.#writtenTargets.current(object.uid, object.generation, object.status);
@@ -302,14 +316,14 @@ export class TargetReconciler {
       rollout: view.rollout ?? null,
       conditions,
     };
-    await this.#writtenTargets.write(object.uid, object.generation, status, current, () => this.#options.writer.patchTargetStatus(object.namespace, object.name, status));
+    await this.#writtenTargets.write(object.uid, object.generation, status, current, () => writer.patchTargetStatus(object.namespace, object.name, status));
   }
 
-  async #rollOut(namespace: string, target: string, config: RenderedConfig, secret: V1Secret): Promise<void> {
+  async #rollOut(writer: KubeWriter, namespace: string, target: string, config: RenderedConfig, secret: V1Secret): Promise<void> {
     const key = secret.metadata?.annotations?.[HASH_KEY_ANNOTATION];
     if (key === undefined) return;
     const hash = configHash(key, config);
-    const { caches, writer, logger } = this.#options;
+    const { caches, logger } = this.#options;
     const workloads: { kind: "Deployment" | "StatefulSet"; object: V1Deployment | V1StatefulSet }[] = [
       ...(caches.deployments?.list(namespace) ?? []).map((object) => ({ kind: "Deployment" as const, object })),
       ...(caches.statefulSets?.list(namespace) ?? []).map((object) => ({ kind: "StatefulSet" as const, object })),
@@ -328,7 +342,7 @@ export class TargetReconciler {
   }
 
   /** Writes the store's status when it changes; returns its conditions as the status has them now (times kept unless a status flips). */
-  async #writeStatus(object: StoreObject, decision: StoreDecision, glance: { served: boolean; volumeType: string | undefined } | undefined): Promise<Condition[]> {
+  async #writeStatus(writer: KubeWriter, object: StoreObject, decision: StoreDecision, glance: { served: boolean; volumeType: string | undefined } | undefined): Promise<Condition[]> {
     const now = new Date(this.#options.clock.now());
     const current = this.#written.current(object.uid, object.generation, object.status);
     const currentConditions = current["conditions"] as Condition[] | undefined;
@@ -348,8 +362,8 @@ export class TargetReconciler {
       glance: glance === undefined ? (object.status?.glance ?? null) : { serving: glance.served, ...(glance.volumeType === undefined ? {} : { volumeType: glance.volumeType }) },
       conditions,
     };
-    if (!(await this.#written.write(object.uid, object.generation, status, current, () => this.#options.writer.patchStoreStatus(object.namespace, object.name, status)))) return conditions;
-    await this.#emitEvents(object, currentConditions, conditions);
+    if (!(await this.#written.write(object.uid, object.generation, status, current, () => writer.patchStoreStatus(object.namespace, object.name, status)))) return conditions;
+    await this.#emitEvents(writer, object, currentConditions, conditions);
     return conditions;
   }
 
@@ -369,13 +383,13 @@ export class TargetReconciler {
     };
   }
 
-  async #emitEvents(object: StoreObject, before: readonly Condition[] | undefined, after: readonly Condition[]): Promise<void> {
+  async #emitEvents(writer: KubeWriter, object: StoreObject, before: readonly Condition[] | undefined, after: readonly Condition[]): Promise<void> {
     for (const transition of conditionTransitions(before, after)) {
       if (transition.type !== "Ready" && transition.type !== "Rendered") continue;
       // A first Rendered=False on a brand-new store is said by its Ready event already.
       if (transition.type === "Rendered" && transition.from === undefined && transition.to !== "True") continue;
       try {
-        await this.#options.writer.emitEvent({
+        await writer.emitEvent({
           namespace: object.namespace,
           regarding: { name: object.name, uid: object.uid },
           type: transition.to === "True" ? "Normal" : "Warning",
@@ -508,4 +522,8 @@ export function sameObject(current: V1ConfigMap | V1Secret, desired: V1ConfigMap
     isDeepStrictEqual(owners(current), owners(desired)) &&
     current.metadata?.annotations?.[HASH_KEY_ANNOTATION] === desired.metadata?.annotations?.[HASH_KEY_ANNOTATION]
   );
+}
+
+function roundedPhases(phases: ReconcilePhases): Record<string, number> {
+  return { openstackMs: Math.round(phases.openstackMs * 10) / 10, apiserverMs: Math.round(phases.apiserverMs * 10) / 10, operatorMs: Math.round(phases.operatorMs * 10) / 10 };
 }
