@@ -86,6 +86,8 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
       logger: logger.child({ component: "openstack" }),
       observer: metrics.observeOpenStackRequest,
       ...(options.authRefusalBackoffMs === undefined ? {} : { authRefusalHoldMs: options.authRefusalBackoffMs }),
+      // The targets of one re-check round share a credential set's type list (docs/controller.md).
+      typeViewTtlMs: Math.floor(options.recheckPeriodMs / 2),
     });
   // Every write goes through the fence: once this replica stops leading, a reconcile still running writes nothing more.
   let fence: string | undefined = "not leading yet";

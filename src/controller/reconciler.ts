@@ -128,7 +128,6 @@ export class TargetReconciler {
       if (configMap) await writer.deleteConfigMap(namespace, configMapName(target));
       if (ownSecret) await writer.deleteSecret(namespace, credentialsSecretName(target));
       this.#options.metrics?.removeTarget(key);
-      this.#targetObserver.forget(key);
       if (targetObject !== undefined) {
         const empty: TargetDecision = { action: { kind: "remove" }, renderedStoreIds: [], otherStores: [], defaultStoreId: undefined, session: undefined, stores: [] };
         await this.#writeTargetStatus(writer, targetObject, { target, decision: empty, renderedVolumeTypes: new Map(), configHash: undefined, imageVolumes: undefined, glance: undefined, rollout: undefined, mixedCredentials: [] });
@@ -172,11 +171,12 @@ export class TargetReconciler {
 
     // Information about the whole target, never a gate: asked once the decision says which session Glance opens.
     const [imageVolumes, glance] = await timer.openstack(
-      Promise.all([this.#targetObserver.imageVolumes(key, decision.session, now, signal), this.#targetObserver.glance(targetObject, decision.session, now, signal)]),
+      Promise.all([this.#targetObserver.imageVolumes(decision.session, now, signal), this.#targetObserver.glance(targetObject, decision.session, now, signal)]),
     );
     const served = glance?.ok === true ? new Map(glance.stores.map((store) => [store.id, store])) : undefined;
 
     const files = new FileWriter(writer, namespace, target, objects, configMap, ownSecret);
+    let decisionsByKey = new Map(decision.stores.map((store) => [store.key, store]));
     const released = new Set<string>();
     for (let index = 0; index < plan.length; index++) {
       const step = plan[index] as PlannedWrite;
@@ -194,6 +194,7 @@ export class TargetReconciler {
             // Someone else's ConfigMap: nothing of ours may go on. What Glance runs is unchanged; say why in every status.
             log.warn({ reason: problem.reason }, problem.message);
             decision = decideTarget(observation, { writeBlocked: problem.message });
+            decisionsByKey = new Map(decision.stores.map((store) => [store.key, store]));
             plan = [...plan.slice(0, index + 1), ...planWrites(decision, currentTarget).filter((write) => write.kind === "status")];
           }
           break;
@@ -222,7 +223,7 @@ export class TargetReconciler {
           }
           break;
         case "status": {
-          const storeDecision = decision.stores.find((s) => s.key === step.key);
+          const storeDecision = decisionsByKey.get(step.key);
           if (object && storeDecision && !released.has(object.uid)) {
             const glanceView = served === undefined ? undefined : { served: served.has(object.storeId), volumeType: served.get(object.storeId)?.volumeType };
             statusConditions.set(step.key, await this.#writeStatus(writer, object, storeDecision, glanceView));

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { GlanceStoreTargetSpecSchema, GlanceStoreTargetStatusSchema, type GlanceStoreTargetSpec, type GlanceStoreTargetStatus } from "../api/glancestoretarget.js";
 import { fieldProblems, formatFieldProblem } from "../api/issues.js";
@@ -59,11 +60,10 @@ export function isServiceHostOf(hostname: string, namespace: string): boolean {
   return new RegExp(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.${escaped}\\.svc(\\.cluster\\.local)?\\.?$`).test(hostname);
 }
 
-/** How long a listing of a target's image volumes is reused: a re-check period, unless the session's credentials change. */
+/** A listing of image volumes, reused for a re-check period (a pending one is shared too). */
 interface CachedListing {
-  readonly credentialsKey: string;
   readonly fetchedAtMs: number;
-  readonly observation: ImageVolumesObservation;
+  readonly observation: Promise<ImageVolumesObservation>;
 }
 
 /**
@@ -83,11 +83,27 @@ export class TargetObserver {
     this.#listingTtlMs = options.listingTtlMs;
   }
 
-  async imageVolumes(key: string, session: SessionStore | undefined, now: number, signal?: AbortSignal): Promise<ImageVolumesObservation | undefined> {
-    if (session === undefined) return this.#listings.get(key)?.observation;
-    const credentialsKey = JSON.stringify([session.credentials, session.regionName]);
+  /**
+   * The image volumes of the project the session store's credentials reach,
+   * by type: one listing per credential set (and region) and period, shared
+   * by every target that opens its Cinder session with them.
+   */
+  async imageVolumes(session: SessionStore | undefined, now: number, signal?: AbortSignal): Promise<ImageVolumesObservation | undefined> {
+    if (session === undefined) return undefined;
+    // A digest: the key travels with the request (logs, errors) and must not carry the password.
+    const key = createHash("sha256").update(JSON.stringify([session.credentials, session.regionName])).digest("hex");
     const cached = this.#listings.get(key);
-    if (cached !== undefined && cached.credentialsKey === credentialsKey && now - cached.fetchedAtMs < this.#listingTtlMs) return cached.observation;
+    if (cached !== undefined && now - cached.fetchedAtMs < this.#listingTtlMs) return cached.observation;
+    const pending = this.#list(key, session, now, signal);
+    this.#listings.set(key, { fetchedAtMs: now, observation: pending });
+    for (const [other, entry] of this.#listings) if (now - entry.fetchedAtMs >= this.#listingTtlMs) this.#listings.delete(other);
+    const observation = await pending;
+    // A failed listing is tried again at the next reconcile; a good one is kept for the period.
+    if (!observation.ok) this.#listings.delete(key);
+    return observation;
+  }
+
+  async #list(key: string, session: SessionStore, now: number, signal: AbortSignal | undefined): Promise<ImageVolumesObservation> {
     const results = await this.#checker.imageVolumesByType(
       [
         {
@@ -103,16 +119,9 @@ export class TargetObserver {
       { signal },
     );
     const result = results.get(key);
-    const observation: ImageVolumesObservation =
-      result === undefined
-        ? { ok: false, reason: "Unexpected", message: "no answer for the listing" }
-        : result.ok
-          ? { ok: true, byType: result.byType.map((type) => ({ volumeType: type.volumeType, count: type.count })), checkedAt: formatTime(new Date(now)) }
-          : { ok: false, reason: result.error.reason, message: result.error.message };
-    // A failed listing is tried again at the next reconcile; a good one is kept for the period.
-    if (observation.ok) this.#listings.set(key, { credentialsKey, fetchedAtMs: now, observation });
-    else this.#listings.delete(key);
-    return observation;
+    if (result === undefined) return { ok: false, reason: "Unexpected", message: "no answer for the listing" };
+    if (!result.ok) return { ok: false, reason: result.error.reason, message: result.error.message };
+    return { ok: true, byType: result.byType.map((type) => ({ volumeType: type.volumeType, count: type.count })), checkedAt: formatTime(new Date(now)) };
   }
 
   async glance(target: TargetObject | undefined, session: SessionStore | undefined, now: number, signal?: AbortSignal): Promise<GlanceObservation | undefined> {
@@ -141,7 +150,4 @@ export class TargetObserver {
     };
   }
 
-  forget(key: string): void {
-    this.#listings.delete(key);
-  }
 }

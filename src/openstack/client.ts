@@ -13,7 +13,7 @@ import { HttpTransport, type HttpTransportOptions, type TlsSettings } from "./ht
 import { authenticate, authSecrets, describeIdentity, type KeystoneToken } from "./keystone.js";
 import { safeUrl, summarizeCause } from "./redact.js";
 import { DEFAULT_TOKEN_MARGIN_MS, TokenCache } from "./token-cache.js";
-import { isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "./volume-types.js";
+import { coversWanted, isAuthoritativeAllView, needsAllTypes, resolveVolumeType, type TypeView } from "./volume-types.js";
 import { imageVolumesByType, imageVolumesOfTypes, type ImageVolume, type ImageVolumeTypeCount, type VolumeTypeRef } from "./volumes.js";
 import { groupBy } from "../util/group-by.js";
 
@@ -160,6 +160,15 @@ export interface OpenStackClientOptions extends Omit<HttpTransportOptions, "maxR
   readonly maxConcurrentGroups?: number;
   /** How long a credential set Keystone refused is not sent again (default 1 hour); see auth-refusals.ts. */
   readonly authRefusalHoldMs?: number;
+  /**
+   * How long a credential set's view of Cinder's volume types (at one
+   * endpoint) is shared by later checks: the targets of one re-check round
+   * then cost one type list per (credential set, endpoint), however many
+   * there are. A check that wants a type the shared view lacks asks Cinder
+   * again at once, so a type created a moment ago is never missed. Default 0:
+   * every check asks.
+   */
+  readonly typeViewTtlMs?: number;
 }
 
 export interface RoundOptions {
@@ -222,10 +231,14 @@ export class OpenStackClient implements StoreChecker {
   readonly #pageSize: number;
   readonly #maxConcurrentGroups: number;
   readonly #refusals: AuthRefusals;
+  readonly #typeViewTtlMs: number;
+  /** Shared type views by credential set and endpoint, with the time they were asked (a pending one is shared too). */
+  readonly #typeViews = new Map<string, { readonly at: number; readonly view: Promise<TypeView> }>();
   readonly #logKey = randomBytes(16);
 
   constructor(options: OpenStackClientOptions = {}) {
-    const { logger, observer, now, tokenMarginMs, volumesPageSize, maxConcurrentGroups, authRefusalHoldMs, ...transport } = options;
+    const { logger, observer, now, tokenMarginMs, volumesPageSize, maxConcurrentGroups, authRefusalHoldMs, typeViewTtlMs, ...transport } = options;
+    this.#typeViewTtlMs = Math.max(0, typeViewTtlMs ?? 0);
     this.#now = now ?? Date.now;
     this.#logger = logger;
     this.#observer = observer;
@@ -273,7 +286,7 @@ export class OpenStackClient implements StoreChecker {
           const retries = Math.max(...endpointMembers.map((request) => normalizeRetries(request.httpRetries)));
           const cinder = this.#cinder(session, endpoint, retries, options.signal);
           try {
-            const view = await this.#typeView(cinder, session, endpointMembers.map((request) => request.volumeType));
+            const view = await this.#sharedTypeView(`${group.key}\n${endpoint}`, cinder, session, endpointMembers.map((request) => request.volumeType));
             for (const request of endpointMembers) {
               const resolution = resolveVolumeType(request.volumeType, view);
               results.set(
@@ -598,6 +611,23 @@ export class OpenStackClient implements StoreChecker {
         this.#logger?.info({ credentials: session.group.logId, endpoint }, "Cinder refused the cached token; authenticating again");
       },
     });
+  }
+
+  /** A recent view of the same credential set at the same endpoint when it has every wanted type, else a new one. */
+  async #sharedTypeView(key: string, cinder: CinderApi, session: Session, wanted: readonly (string | undefined)[]): Promise<TypeView> {
+    const now = this.#now();
+    const shared = this.#typeViews.get(key);
+    if (shared !== undefined && now - shared.at < this.#typeViewTtlMs) {
+      const view = await shared.view.catch(() => undefined);
+      if (view !== undefined && coversWanted(view, wanted)) return view;
+    }
+    const view = this.#typeView(cinder, session, wanted);
+    if (this.#typeViewTtlMs > 0) {
+      for (const [other, entry] of this.#typeViews) if (now - entry.at >= this.#typeViewTtlMs) this.#typeViews.delete(other);
+      this.#typeViews.set(key, { at: now, view });
+      view.catch(() => this.#typeViews.delete(key));
+    }
+    return view;
   }
 
   async #typeView(cinder: CinderApi, session: Session, wanted: readonly (string | undefined)[]): Promise<TypeView> {

@@ -43,6 +43,18 @@ export function needsAllTypes(wanted: readonly (string | undefined)[], accessibl
 }
 
 /**
+ * Whether a view answers every wanted type from what the project may use:
+ * a shared view is reused only then; a type it lacks (created since, or
+ * never there) is asked of Cinder afresh.
+ */
+export function coversWanted(view: TypeView, wanted: readonly (string | undefined)[]): boolean {
+  return wanted.every((name) => {
+    if (name === undefined) return view.defaultType !== undefined && view.defaultType !== null && findType(view.accessible, view.defaultType.id) !== undefined;
+    return findType(view.accessible, name) !== undefined;
+  });
+}
+
+/**
  * Whether an `is_public=None` answer is the admin view: the token holds
  * Cinder's default `context_is_admin` role, or the answer shows a type the
  * project cannot use (which only an admin is shown).

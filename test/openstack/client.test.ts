@@ -66,7 +66,7 @@ test.after.always(async () => {
 
 const tokensSeen = (): string[] => recorders.flatMap((r) => [...r.tokensSeen]);
 
-function newClient(events?: OpenStackEvent[], options: { volumesPageSize?: number; wire?: WireRecorder } = {}): OpenStackClient {
+function newClient(events?: OpenStackEvent[], options: { volumesPageSize?: number; wire?: WireRecorder; typeViewTtlMs?: number; now?: () => number } = {}): OpenStackClient {
   const { wire = recorder, ...rest } = options;
   if (!recorders.includes(wire)) recorders.push(wire);
   const client = new OpenStackClient({
@@ -469,4 +469,39 @@ test("image volumes: 130 volumes over pages of 50, counted per store type from o
     t.is(failure.error.reason, "AuthFailed");
     t.deepEqual(findSecrets(failure.error, [...secrets, "wrong-password-for-glance"]), []);
   }
+});
+
+test("with a shared type view, the targets of a round cost one type list per credential set and endpoint; a type the view lacks is asked at once; the view expires", async (t) => {
+  const openstack = openstackOf(stack);
+  const types = await Promise.all(Array.from({ length: 3 }, () => openstack.admin.createVolumeType(unique("shared"))));
+  const wire = new WireRecorder();
+  let now = 1_000_000;
+  const client = newClient(undefined, { wire, typeViewTtlMs: 30_000, now: () => now });
+  // Twenty targets, each its own round of checks, all with the glance user's credentials.
+  for (let target = 0; target < 20; target++) {
+    const results = await client.checkStores(
+      types.map((type, i) => ({ key: `target-${target}/store-${i}`, credentials: glanceCredentials(), regionName: "RegionOne", volumeType: type.name })),
+    );
+    t.true([...results.values()].every((result) => result.ok));
+  }
+  t.is(wire.count("GET", TYPES_PATH), 1, "one type list for twenty targets");
+  t.is(wire.count("POST", AUTH_PATH), 1);
+
+  // A type created a moment ago is not missed: the view lacks it, so Cinder is asked again at once.
+  const fresh = await openstack.admin.createVolumeType(unique("fresh"));
+  const found = await checkOne(client, { credentials: glanceCredentials(), volumeType: fresh.name });
+  t.true(found.ok, found.ok ? "" : found.error.message);
+  t.is(wire.count("GET", TYPES_PATH), 2);
+  // ...and that newer view is the one shared now.
+  t.true((await checkOne(client, { credentials: glanceCredentials(), volumeType: types[0]!.name })).ok);
+  t.is(wire.count("GET", TYPES_PATH), 2);
+
+  // A name no view has costs a list each time: never a stale "not found".
+  expectFailure(t, await checkOne(client, { credentials: glanceCredentials(), volumeType: "no-such-type" }), "VolumeTypeNotFound");
+  t.is(wire.count("GET", TYPES_PATH), 3);
+
+  // Once the view is older than its time to live, the next check lists again.
+  now += 30_000;
+  t.true((await checkOne(client, { credentials: glanceCredentials(), volumeType: types[1]!.name })).ok);
+  t.is(wire.count("GET", TYPES_PATH), 4);
 });
