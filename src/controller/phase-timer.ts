@@ -15,30 +15,22 @@ export interface ReconcilePhases {
 export class PhaseTimer {
   readonly #now: () => number;
   readonly #started: number;
-  #openstackMs = 0;
-  #apiserverMs = 0;
+  readonly #openstack: WaitClock;
+  readonly #apiserver: WaitClock;
 
   constructor(now: () => number = () => performance.now()) {
     this.#now = now;
     this.#started = now();
+    this.#openstack = new WaitClock(now);
+    this.#apiserver = new WaitClock(now);
   }
 
-  async openstack<T>(work: Promise<T>): Promise<T> {
-    const started = this.#now();
-    try {
-      return await work;
-    } finally {
-      this.#openstackMs += this.#now() - started;
-    }
+  openstack<T>(work: Promise<T>): Promise<T> {
+    return this.#openstack.time(() => work);
   }
 
-  async apiserver<T>(work: () => Promise<T>): Promise<T> {
-    const started = this.#now();
-    try {
-      return await work();
-    } finally {
-      this.#apiserverMs += this.#now() - started;
-    }
+  apiserver<T>(work: () => Promise<T>): Promise<T> {
+    return this.#apiserver.time(work);
   }
 
   /** The writer, with every call counted as time waiting on the apiserver. */
@@ -54,6 +46,33 @@ export class PhaseTimer {
 
   phases(): ReconcilePhases {
     const total = this.#now() - this.#started;
-    return { openstackMs: this.#openstackMs, apiserverMs: this.#apiserverMs, operatorMs: Math.max(0, total - this.#openstackMs - this.#apiserverMs) };
+    const openstackMs = this.#openstack.elapsedMs();
+    const apiserverMs = this.#apiserver.elapsedMs();
+    return { openstackMs, apiserverMs, operatorMs: Math.max(0, total - openstackMs - apiserverMs) };
+  }
+}
+
+/** Wall time during which at least one wait was in flight: writes sent together count once. */
+class WaitClock {
+  readonly #now: () => number;
+  #inFlight = 0;
+  #busySince = 0;
+  #elapsedMs = 0;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  async time<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#inFlight++ === 0) this.#busySince = this.#now();
+    try {
+      return await work();
+    } finally {
+      if (--this.#inFlight === 0) this.#elapsedMs += this.#now() - this.#busySince;
+    }
+  }
+
+  elapsedMs(): number {
+    return this.#inFlight === 0 ? this.#elapsedMs : this.#elapsedMs + this.#now() - this.#busySince;
   }
 }

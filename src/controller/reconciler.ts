@@ -24,11 +24,14 @@ import {
 import { metaTime, observeTarget, readPrevious, readStoreObject, targetOf, type CredentialsPolicy, type GlanceStoreObject, type StoreObject } from "./observe.js";
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
 import { countStates, storeSummary, type StoreState } from "./store-metrics.js";
-import { planWrites, type PlannedWrite } from "./write-plan.js";
+import { concurrentWrites, planWrites, type PlannedWrite } from "./write-plan.js";
 import { WrittenStatuses } from "./written-statuses.js";
 import { PhaseTimer, type ReconcilePhases } from "./phase-timer.js";
 import { readTargetObject, targetSettings, TargetObserver, type GlanceStoreTargetObject, type TargetObject } from "./target-observe.js";
 import { targetStatusView, workloadRollout, type TargetStatusInput, type WorkloadRollout } from "./target-status.js";
+
+/** Writes of one batch in flight at once: enough to hide a round trip, few enough to be kind to the apiserver. */
+const MAX_CONCURRENT_WRITES = 16;
 
 /** How soon Glance is asked again while it does not serve what was rendered (a restart or rollout is usually under way). */
 const GLANCE_RECHECK_MS = 15_000;
@@ -178,37 +181,36 @@ export class TargetReconciler {
     const files = new FileWriter(writer, namespace, target, objects, configMap, ownSecret);
     let decisionsByKey = new Map(decision.stores.map((store) => [store.key, store]));
     const released = new Set<string>();
-    for (let index = 0; index < plan.length; index++) {
-      const step = plan[index] as PlannedWrite;
+    // One write: returns true when the rest of the plan was replaced.
+    const runStep = async (step: PlannedWrite, index: number): Promise<boolean> => {
       const object = "key" in step ? byKey.get(step.key) : undefined;
       switch (step.kind) {
         case "addFinalizer":
           if (object) await writer.setStoreFinalizers(namespace, object.name, [...object.finalizers, FINALIZER], object.resourceVersion);
-          break;
+          return false;
         case "putSecret":
           await files.putSecret(step.credentialsConf, step.caFiles);
-          break;
+          return false;
         case "putConfigMap": {
           const problem = await files.putConfigMap(step.storesConf);
-          if (problem !== undefined) {
-            // Someone else's ConfigMap: nothing of ours may go on. What Glance runs is unchanged; say why in every status.
-            log.warn({ reason: problem.reason }, problem.message);
-            decision = decideTarget(observation, { writeBlocked: problem.message });
-            decisionsByKey = new Map(decision.stores.map((store) => [store.key, store]));
-            plan = [...plan.slice(0, index + 1), ...planWrites(decision, currentTarget).filter((write) => write.kind === "status")];
-          }
-          break;
+          if (problem === undefined) return false;
+          // Someone else's ConfigMap: nothing of ours may go on. What Glance runs is unchanged; say why in every status.
+          log.warn({ reason: problem.reason }, problem.message);
+          decision = decideTarget(observation, { writeBlocked: problem.message });
+          decisionsByKey = new Map(decision.stores.map((store) => [store.key, store]));
+          plan = [...plan.slice(0, index + 1), ...planWrites(decision, currentTarget).filter((write) => write.kind === "status")];
+          return true;
         }
         case "deleteConfigMap":
           if (configMap) await writer.deleteConfigMap(namespace, configMapName(target));
-          break;
+          return false;
         case "deleteSecret":
           if (ownSecret) await writer.deleteSecret(namespace, credentialsSecretName(target));
-          break;
+          return false;
         case "rollout": {
           const withKey = files.secret;
           if (withKey !== undefined) await this.#rollOut(writer, namespace, target, step.config, withKey);
-          break;
+          return false;
         }
         case "releaseFinalizer":
           if (object) {
@@ -221,16 +223,27 @@ export class TargetReconciler {
             released.add(object.uid);
             log.info({ store: object.name }, "store removed from Glance; finalizer released");
           }
-          break;
+          return false;
         case "status": {
           const storeDecision = decisionsByKey.get(step.key);
           if (object && storeDecision && !released.has(object.uid)) {
             const glanceView = served === undefined ? undefined : { served: served.has(object.storeId), volumeType: served.get(object.storeId)?.volumeType };
             statusConditions.set(step.key, await this.#writeStatus(writer, object, storeDecision, glanceView));
           }
-          break;
+          return false;
         }
       }
+    };
+    // In plan order; writes that touch separate objects and keep every intermediate state startable go out together.
+    for (let index = 0; index < plan.length; ) {
+      const count = concurrentWrites(plan, index);
+      if (count === 1) {
+        await runStep(plan[index] as PlannedWrite, index);
+      } else {
+        const start = index;
+        await settleAll(plan.slice(start, start + count).map((step, offset) => () => runStep(step, start + offset)), MAX_CONCURRENT_WRITES);
+      }
+      index += count;
     }
     const live = new Set(objects.filter((o) => !released.has(o.uid)).map((o) => o.uid));
     this.#written.retain((uid) => live.has(uid));
@@ -527,4 +540,27 @@ export function sameObject(current: V1ConfigMap | V1Secret, desired: V1ConfigMap
 
 function roundedPhases(phases: ReconcilePhases): Record<string, number> {
   return { openstackMs: Math.round(phases.openstackMs * 10) / 10, apiserverMs: Math.round(phases.apiserverMs * 10) / 10, operatorMs: Math.round(phases.operatorMs * 10) / 10 };
+}
+
+/**
+ * Runs the tasks, at most `limit` at a time, and waits for every one before
+ * failing with the first error: a write still in flight when another fails
+ * must not be left running behind the reconcile's back.
+ */
+async function settleAll(tasks: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    // Once one failed, no new write starts; those in flight finish.
+    while (next < tasks.length && failure === undefined) {
+      const task = tasks[next++] as () => Promise<unknown>;
+      try {
+        await task();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failure !== undefined) throw failure.error;
 }

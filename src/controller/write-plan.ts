@@ -70,6 +70,29 @@ export function planWrites(decision: TargetDecision, current: CurrentTarget): Pl
 }
 
 /**
+ * How many writes from `index` on may be sent at once, without changing what
+ * any intermediate state lets Glance start with: finalizers together, and
+ * with the Secret write that follows them (a Secret that gains sections
+ * exposes no store: only the ConfigMap does, and it waits for both); and the
+ * writes after the files (rollout, released finalizers, statuses), which
+ * touch separate objects. Everything else goes one at a time, in order.
+ */
+export function concurrentWrites(plan: readonly PlannedWrite[], index: number): number {
+  const first = plan[index];
+  if (first === undefined) return 0;
+  let end = index + 1;
+  if (first.kind === "addFinalizer") {
+    while (plan[end]?.kind === "addFinalizer") end++;
+    if (plan[end]?.kind === "putSecret") end++;
+  } else if (AFTER_THE_FILES.has(first.kind)) {
+    while (end < plan.length && AFTER_THE_FILES.has((plan[end] as PlannedWrite).kind)) end++;
+  }
+  return end - index;
+}
+
+const AFTER_THE_FILES: ReadonlySet<PlannedWrite["kind"]> = new Set(["rollout", "releaseFinalizer", "status"]);
+
+/**
  * The desired credentials file plus the current sections of `keepIds` (the
  * stores that leave the ConfigMap in this reconcile), and every CA bundle
  * either names. Works on the operator's own format: a section starts at an

@@ -1,7 +1,7 @@
 import test from "ava";
 import fc from "fast-check";
 import type { StoreDecision, TargetDecision } from "../../src/controller/decide.js";
-import { planWrites, type PlannedWrite } from "../../src/controller/write-plan.js";
+import { concurrentWrites, planWrites, type PlannedWrite } from "../../src/controller/write-plan.js";
 import { parseRenderedConfig } from "../../src/render/parse.js";
 import { renderStoresConfig, type RenderedConfig } from "../../src/render/render.js";
 import { passwordCredentials, store, TEST_CA_PEM } from "../render/scenarios.js";
@@ -116,4 +116,30 @@ test("any change of a target's stores and passwords passes only through pairs a 
     { numRuns: 300 },
   );
   t.pass();
+});
+
+test("concurrentWrites: finalizers go out with the Secret write after them, the writes after the files together, the files one at a time", (t) => {
+  const secret = { kind: "putSecret" as const, step: "final" as const, credentialsConf: "", caFiles: {} };
+  const plan: PlannedWrite[] = [
+    { kind: "addFinalizer", key: "a" },
+    { kind: "addFinalizer", key: "b" },
+    secret,
+    { kind: "putConfigMap", storesConf: "" },
+    { ...secret, step: "final" },
+    { kind: "rollout", config: { storesConf: "", credentialsConf: "", caFiles: {} } },
+    { kind: "releaseFinalizer", key: "c" },
+    { kind: "status", key: "a" },
+    { kind: "status", key: "b" },
+  ];
+  const batches: string[][] = [];
+  for (let index = 0; index < plan.length; ) {
+    const count = concurrentWrites(plan, index);
+    t.true(count >= 1);
+    batches.push(plan.slice(index, index + count).map((w) => ("key" in w ? `${w.kind}:${w.key}` : w.kind)));
+    index += count;
+  }
+  t.deepEqual(batches, [["addFinalizer:a", "addFinalizer:b", "putSecret"], ["putConfigMap"], ["putSecret"], ["rollout", "releaseFinalizer:c", "status:a", "status:b"]]);
+  t.is(concurrentWrites(plan, plan.length), 0);
+  // The ConfigMap never shares a batch: the finalizers and the Secret it relies on are written before it is.
+  t.deepEqual(concurrentWrites([{ kind: "addFinalizer", key: "a" }, { kind: "putConfigMap", storesConf: "" }], 0), 1);
 });
