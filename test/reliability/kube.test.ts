@@ -204,7 +204,9 @@ test.serial("two replicas, the leader stopped with SIGTERM in the middle of a bu
     const takeover = by(second.user).filter(isLease).find((e) => release === undefined || micros(e.requestReceivedTimestamp) >= micros(release.stageTimestamp));
     const afterTerm = firstWrites.filter((e) => !isLease(e) && termAt !== undefined && micros(e.stageTimestamp) >= termAt * 1000);
     f.log(`${first.process.name}: ${firstWrites.length} writes in all, ${afterTerm.length} finished after SIGTERM; released the Lease at ${release?.stageTimestamp}; ${second.process.name} acquired it at ${lease?.spec.acquireTime}`);
-    const late = firstWrites.filter((e) => micros(e.stageTimestamp) > acquired);
+    // The release itself is left out: the other replica stamps acquireTime from its own clock before its write, which can
+    // precede the audit stage time of the release it waited for by a few milliseconds on a loaded machine.
+    const late = firstWrites.filter((e) => e !== release && micros(e.stageTimestamp) > acquired);
     f.check(late.length === 0, `${first.process.name} wrote after ${second.process.name} acquired the Lease: ${late.slice(0, 5).map(describe).join("; ")}`);
     if (release !== undefined) {
       const afterRelease = firstWrites.filter((e) => !isLease(e) && micros(e.stageTimestamp) > micros(release.requestReceivedTimestamp));
