@@ -13,7 +13,7 @@ import type { DevBinaries } from "../src/devstack/binaries.js";
 import { BYSTANDERS } from "./bystanders.js";
 import type { FloorResult } from "./floor.js";
 import { stat, type LatencyResult, type RunSplit } from "./latency.js";
-import { total } from "./measure.js";
+import { total, writesOf } from "./measure.js";
 import { peerCounts } from "./peers.js";
 import type { ColdStart } from "./scale.js";
 import { counts, get, markdownTable, ms, ratio, seconds } from "./table.js";
@@ -71,7 +71,7 @@ export function latencySection(latency: LatencyResult): string {
   return [
     "### Latency (one store, operator warm)",
     "",
-    `p50 / p95 in ms over ${latency.runs} runs each; the target ends with ${latency.storesInTarget} stores. Each column is its own percentile, so the parts do not add up to the wall time. The three middle columns are the phases of the reconciles from the apply up to the first one that wrote; that reconcile goes on after the status write the bench sees (a new store gets two Events), so for a create they can exceed the wall time, and *outside* (wall minus the three, at least 0) is then 0.`,
+    `p50 / p95 in ms over ${latency.runs} runs each. Creates run on a target of 1 to ${latency.storesInTarget - 1} stores, updates on one of ${latency.storesInTarget}: a reconcile decides and renders the whole target. Each column is its own percentile, so the parts do not add up to the wall time. The three middle columns are the phases of the reconciles from the apply up to the first one that wrote; that reconcile goes on after the status write the bench sees (a new store gets two Events), so for a create they can exceed the wall time, and *outside* (wall minus the three, at least 0) is then 0.`,
     "",
     markdownTable(
       ["Change", "Runs", "Wall: apply to Ready and rendered", "Waiting on OpenStack", "Waiting on the apiserver (writes)", "Operator's own", "Outside the reconciles", "Reconciles per change (p50)"],
@@ -95,6 +95,10 @@ function reads(run: ColdStart): number {
   return n;
 }
 
+function storesText(n: number): string {
+  return `${n} ${n === 1 ? "store" : "stores"}`;
+}
+
 function cinderCell(map: ReadonlyMap<string, number>): string {
   return `${total(map)} (${counts(map)})`;
 }
@@ -114,6 +118,7 @@ export function scaleSection(scale: readonly ColdStart[], floors: readonly Floor
       `${run.phaseSeconds.openstack.toFixed(2)} / ${run.phaseSeconds.apiserver.toFixed(2)} / ${run.phaseSeconds.operator.toFixed(2)}`,
       `${run.cpuSeconds.toFixed(2)} / ${floor === undefined ? "n/a" : floor.cpuSeconds.toFixed(2)}`,
       `${run.peakRssMB.toFixed(0)} / ${floor === undefined ? "n/a" : floor.peakRssMB.toFixed(0)}`,
+      `${run.heapUsedMB.toFixed(0)} / ${run.heapTotalMB.toFixed(0)}`,
       `${run.apiserverCpuSeconds.toFixed(1)} / ${run.etcdCpuSeconds.toFixed(1)}`,
     ];
   });
@@ -129,7 +134,7 @@ export function scaleSection(scale: readonly ColdStart[], floors: readonly Floor
       String(writes(run, "glancestores")),
       String(writes(run, "events")),
       String(reads(run)),
-      floor === undefined ? "n/a" : counts(floor.writes),
+      `${total(writesOf(run.apiserver))} / ${floor === undefined ? "n/a" : total(floor.writes)}`,
     ];
   });
   const idleRows = scale.flatMap((run) =>
@@ -153,14 +158,14 @@ export function scaleSection(scale: readonly ColdStart[], floors: readonly Floor
     "The stores and their Secrets exist before the operator starts; times run from the spawn of the operator process. *Converged*: a GlanceStore watch has seen every store Ready=True for its generation (Ready is written after the target's ConfigMap and Secret). *Floor*: the unavoidable writes of the same cold start by a minimal script (below), spawn to exit; the ratio is *converged* / *floor*. *Phases* are summed over reconciles (4 run at once, so they can exceed the wall time). CPU, RSS and the counts cover spawn until the operator is quiet after convergence.",
     "",
     markdownTable(
-      ["Stores", "Targets / credential sets", "/readyz (s)", "Converged (s)", "Floor (s)", "Operator / floor", "Reconciles", "Phases: OpenStack / apiserver / own (s)", "CPU (s): operator / floor", "Peak RSS (MB): operator / floor", "kube-apiserver / etcd CPU (s), operator's span"],
+      ["Stores", "Targets / credential sets", "/readyz (s)", "Converged (s)", "Floor (s)", "Operator / floor", "Reconciles", "Phases: OpenStack / apiserver / own (s)", "CPU (s): operator / floor", "Peak RSS (MB): operator / floor", "Operator's V8 heap at quiet (MB): used / total", "kube-apiserver / etcd CPU (s), operator's span"],
       timeRows,
     ),
     "",
     "Requests of the same cold starts: OpenStack ones from `glance_store_operator_openstack_requests_total`, apiserver ones from the audit log (the operator runs with a client certificate of its own).",
     "",
     markdownTable(
-      ["Stores", "Keystone authentications", "Cinder requests (by kind)", "ConfigMap writes", "Secret writes", "Status writes", "Finalizer writes", "Events", "apiserver reads (list, watch, get)", "Floor's writes"],
+      ["Stores", "Keystone authentications", "Cinder requests (by kind)", "ConfigMap writes", "Secret writes", "Status writes", "Finalizer writes", "Events", "apiserver reads (list, watch, get)", "All writes: operator / floor"],
       requestRows,
     ),
     "",
@@ -173,18 +178,28 @@ export function scaleSection(scale: readonly ColdStart[], floors: readonly Floor
 }
 
 export function bystanderSection(bystanders: ColdStart, alone: ColdStart | undefined): string {
-  const row = (what: string, run: ColdStart): string[] => [what, seconds(run.readyzMs), seconds(run.convergeMs), run.peakRssMB.toFixed(0), run.cpuSeconds.toFixed(2), String(reads(run)), String(run.requests.keystoneAuths), String(total(run.requests.cinder))];
+  const row = (what: string, run: ColdStart): string[] => [
+    what,
+    seconds(run.readyzMs),
+    seconds(run.convergeMs),
+    run.peakRssMB.toFixed(0),
+    `${run.heapUsedMB.toFixed(0)} / ${run.heapTotalMB.toFixed(0)}`,
+    run.cpuSeconds.toFixed(2),
+    String(reads(run)),
+    String(run.requests.keystoneAuths),
+    String(total(run.requests.cinder)),
+  ];
   const rows = [...(alone === undefined ? [] : [row(`${alone.stores} stores alone (the scale run)`, alone)]), row(`${bystanders.stores} stores + bystanders`, bystanders)];
   if (alone !== undefined) {
     const change = (a: number, b: number): string => `${b - a >= 0 ? "+" : ""}${(((b - a) / a) * 100).toFixed(0)} %`;
-    rows.push(["change", change(alone.readyzMs, bystanders.readyzMs), change(alone.convergeMs, bystanders.convergeMs), change(alone.peakRssMB, bystanders.peakRssMB), change(alone.cpuSeconds, bystanders.cpuSeconds), "", "", ""]);
+    rows.push(["change", change(alone.readyzMs, bystanders.readyzMs), change(alone.convergeMs, bystanders.convergeMs), change(alone.peakRssMB, bystanders.peakRssMB), change(alone.heapUsedMB, bystanders.heapUsedMB), change(alone.cpuSeconds, bystanders.cpuSeconds), "", "", ""]);
   }
   return [
     "### Bystanders",
     "",
     `The same cold start in a namespace that also holds ${BYSTANDERS.secrets} Secrets (${BYSTANDERS.largeSecrets} of them ${BYSTANDERS.largeSecretBytes / 1024} KB, shaped like Helm release Secrets), ${BYSTANDERS.configMaps} ConfigMaps and ${BYSTANDERS.deployments} Deployments, none of them the operator's.`,
     "",
-    markdownTable(["Run", "/readyz (s)", "Converged (s)", "Peak RSS (MB)", "Operator CPU (s)", "apiserver reads", "Keystone authentications", "Cinder requests"], rows),
+    markdownTable(["Run", "/readyz (s)", "Converged (s)", "Peak RSS (MB)", "V8 heap at quiet (MB): used / total", "Operator CPU (s)", "apiserver reads", "Keystone authentications", "Cinder requests"], rows),
   ].join("\n");
 }
 
@@ -192,7 +207,7 @@ export function peersSection(scale: readonly ColdStart[]): string {
   const rows: string[][] = [];
   for (const run of scale) {
     const types = (map: ReadonlyMap<string, number>): number => get(map, "types") + get(map, "types-all") + get(map, "default-type");
-    rows.push([String(run.stores), "glance-store-operator (measured)", "cold start", String(run.requests.keystoneAuths), String(types(run.requests.cinder)), `plus ${get(run.requests.cinder, "volumes")} volume listings`]);
+    rows.push([String(run.stores), "glance-store-operator (measured)", "cold start", String(run.requests.keystoneAuths), String(types(run.requests.cinder)), `plus ${get(run.requests.cinder, "volumes")} volume listings (image volumes, once per target per re-check period)`]);
     if (run.idle !== undefined) rows.push([String(run.stores), "glance-store-operator (measured)", `each re-check round (${run.idle.recheckPeriod} here, 5m by default)`, String(run.idle.requests.keystoneAuths), String(types(run.idle.requests.cinder)), `plus ${get(run.idle.requests.cinder, "volumes")} volume listings`]);
     for (const peer of peerCounts(run.stores, run.targets)) rows.push([String(run.stores), peer.who, peer.when, String(peer.keystoneAuths), String(peer.typeRequests), peer.note]);
   }
@@ -225,14 +240,14 @@ export function targetsSection(results: Results): string {
     rows.push([`${stores} stores converge within ${limit}× the floor`, value === undefined ? "n/a" : ratio(value), verdict(value === undefined ? undefined : value <= limit)]);
   }
   for (const run of results.scale) {
-    rows.push([`Keystone authentications = credential sets (${run.stores} stores, cold start)`, `${run.requests.keystoneAuths} for ${run.credentialSets}`, verdict(run.requests.keystoneAuths === run.credentialSets)]);
+    rows.push([`Keystone authentications = credential sets (${storesText(run.stores)}, cold start)`, `${run.requests.keystoneAuths} for ${run.credentialSets}`, verdict(run.requests.keystoneAuths === run.credentialSets)]);
   }
   for (const run of results.scale) {
     if (run.idle === undefined) continue;
     const lists = get(run.idle.requests.cinder, "types");
     // Every store uses the same Cinder endpoint here: one pair per credential set.
-    rows.push([`Cinder type lists per round = (credential set, endpoint) pairs (${run.stores} stores)`, `${lists} for ${run.credentialSets}`, verdict(lists === run.credentialSets)]);
-    rows.push([`idle round writes nothing (${run.stores} stores)`, String(total(run.idle.writes)), verdict(total(run.idle.writes) === 0)]);
+    rows.push([`Cinder type lists per round = (credential set, endpoint) pairs (${storesText(run.stores)})`, `${lists} for ${run.credentialSets}`, verdict(lists === run.credentialSets)]);
+    rows.push([`idle round writes nothing (${storesText(run.stores)})`, String(total(run.idle.writes)), verdict(total(run.idle.writes) === 0)]);
   }
   const withBystanders = results.bystanders;
   rows.push(["peak RSS ≤ 150 MB with 1000 stores, bystanders included", withBystanders === undefined ? "n/a" : `${withBystanders.peakRssMB.toFixed(0)} MB`, verdict(withBystanders === undefined ? undefined : withBystanders.peakRssMB <= 150)]);

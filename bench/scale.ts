@@ -41,6 +41,9 @@ export interface ColdStart {
   readonly phaseSeconds: { readonly openstack: number; readonly apiserver: number; readonly operator: number };
   readonly cpuSeconds: number;
   readonly peakRssMB: number;
+  /** V8's heap at quiet: used, and reserved (total), in MB; what of the peak RSS is live data, what is garbage not yet collected or heap kept. */
+  readonly heapUsedMB: number;
+  readonly heapTotalMB: number;
   /** kube-apiserver's and etcd's CPU seconds over the same span. */
   readonly apiserverCpuSeconds: number;
   readonly etcdCpuSeconds: number;
@@ -141,6 +144,8 @@ export async function coldStart(cluster: BenchCluster, options: ColdStartOptions
       cpuSeconds: cpuAtQuiet,
       // VmHWM: the peak of the whole life of the process, idle round included.
       peakRssMB: operator.peakRssMB(),
+      heapUsedMB: sumOf(atQuiet, "glance_store_operator_nodejs_heap_size_used_bytes") / 1e6,
+      heapTotalMB: sumOf(atQuiet, "glance_store_operator_nodejs_heap_size_total_bytes") / 1e6,
       apiserverCpuSeconds: apiserverCpu,
       etcdCpuSeconds: etcdCpu,
       idle: idleRound,
