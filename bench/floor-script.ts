@@ -1,0 +1,64 @@
+/**
+ * The floor: only the writes a cold start cannot avoid, with the client
+ * library the operator uses, against the same apiserver. Per target (as
+ * many targets at once as the operator's default --concurrency): one
+ * finalizer merge patch per store, one Secret create, one ConfigMap
+ * create, one status merge patch per store, in the operator's order. The
+ * bodies are prepared beforehand by bench/floor.ts (copies of what the
+ * operator wrote): this process reads no object and decides nothing.
+ *
+ * node dist/bench/floor-script.js --kubeconfig K --plan plan.json --result result.json
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+
+export interface FloorPlan {
+  readonly namespace: string;
+  readonly concurrency: number;
+  readonly finalizer: string;
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly targets: readonly {
+    readonly configMap: { readonly name: string; readonly labels: Record<string, string>; readonly data: Record<string, string> };
+    readonly secret: { readonly name: string; readonly labels: Record<string, string>; readonly data: Record<string, string> };
+    readonly stores: readonly { readonly name: string; readonly status: unknown }[];
+  }[];
+}
+
+const { values } = parseArgs({ options: { kubeconfig: { type: "string" }, plan: { type: "string" }, result: { type: "string" } } });
+if (values.kubeconfig === undefined || values.plan === undefined || values.result === undefined) throw new Error("usage: floor-script --kubeconfig K --plan P --result R");
+const plan = JSON.parse(readFileSync(values.plan, "utf8")) as FloorPlan;
+const kubeConfig = new KubeConfig();
+kubeConfig.loadFromFile(values.kubeconfig);
+const core = kubeConfig.makeApiClient(CoreV1Api);
+const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const { namespace, group, version, plural } = plan;
+
+const started = performance.now();
+let writes = 0;
+let next = 0;
+const worker = async (): Promise<void> => {
+  while (next < plan.targets.length) {
+    const target = plan.targets[next++];
+    if (target === undefined) return;
+    for (const store of target.stores) {
+      await custom.patchNamespacedCustomObject({ group, version, plural, namespace, name: store.name, body: { metadata: { finalizers: [plan.finalizer] } } }, merge);
+      writes++;
+    }
+    await core.createNamespacedSecret({ namespace, body: { metadata: { name: target.secret.name, namespace, labels: target.secret.labels }, type: "Opaque", data: target.secret.data } });
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: target.configMap.name, namespace, labels: target.configMap.labels }, data: target.configMap.data } });
+    writes += 2;
+    for (const store of target.stores) {
+      await custom.patchNamespacedCustomObjectStatus({ group, version, plural, namespace, name: store.name, body: { status: store.status } }, merge);
+      writes++;
+    }
+  }
+};
+await Promise.all(Array.from({ length: Math.min(plan.concurrency, plan.targets.length) }, () => worker()));
+const writeMs = performance.now() - started;
+const cpu = process.cpuUsage();
+const peak = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"));
+writeFileSync(values.result, JSON.stringify({ writeMs, writes, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMB: (Number(peak?.[1]) * 1024) / 1e6 }));
