@@ -400,8 +400,10 @@ export class TargetReconciler {
   async #emitEvents(writer: KubeWriter, object: StoreObject, before: readonly Condition[] | undefined, after: readonly Condition[]): Promise<void> {
     for (const transition of conditionTransitions(before, after)) {
       if (transition.type !== "Ready" && transition.type !== "Rendered") continue;
-      // A first Rendered=False on a brand-new store is said by its Ready event already.
-      if (transition.type === "Rendered" && transition.from === undefined && transition.to !== "True") continue;
+      // A brand-new store that comes up Ready and rendered, as most do, goes without events: its status says so, and a
+      // thousand new stores would otherwise cost two thousand writes. A first failure is an event (Ready's only: a first
+      // Rendered=False says the same), and so is every later change.
+      if (transition.from === undefined && (transition.to === "True" || transition.type === "Rendered")) continue;
       try {
         await writer.emitEvent({
           namespace: object.namespace,
