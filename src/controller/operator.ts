@@ -13,6 +13,7 @@ import type { RequestAuthorizer } from "../runtime/metrics-auth.js";
 import { DEFAULT_LEADER_ELECTION_TIMING, LeaderElector, type LeaderElectionTiming } from "../runtime/leader-election.js";
 import { OperatorMetrics } from "../runtime/metrics.js";
 import { runShutdown, type ShutdownReport } from "../runtime/shutdown.js";
+import { shareConnections } from "../runtime/kube-connections.js";
 import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRET_METADATA, SECRETS, STATEFUL_SETS, type PartialObjectMetadata } from "./informers/resources.js";
 import { Informer } from "./informers/informer.js";
 import { ClientNodeKubeWriter, FencedKubeWriter, type KubeWriter } from "./kube-writer.js";
@@ -77,7 +78,9 @@ export interface OperatorOptions {
  * Resolves with the shutdown report; rejects if it cannot start at all.
  */
 export async function runOperator(options: OperatorOptions, signal: AbortSignal): Promise<ShutdownReport> {
-  const { kubeConfig, logger } = options;
+  const { logger } = options;
+  // One keep-alive connection pool for every apiserver request, not a TLS handshake per request.
+  const kubeConfig = shareConnections(options.kubeConfig);
   const clock = options.clock ?? systemClock;
   const registry = options.registry ?? new Registry();
   const metrics = new OperatorMetrics(registry, { processMetrics: options.registry === undefined });
