@@ -19,6 +19,13 @@ export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const MANAGED_BY = "glance-store-operator";
 /** Selects the operator's own ConfigMaps and Secrets. */
 export const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY},${TARGET_LABEL}`;
+/**
+ * Selects the Secrets the reconcile takes for its own (`owned` in
+ * reconciler.ts): the managed-by label alone, so one that lost its target
+ * label is still ours and gets it back, as before Secrets were watched
+ * through a label selector.
+ */
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 /** On a Deployment or StatefulSet: the target whose stores it runs; it then rolls when they change. */
 export const WORKLOAD_TARGET_ANNOTATION = `${GLANCE_STORE_GROUP}/target`;

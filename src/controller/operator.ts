@@ -13,13 +13,16 @@ import type { RequestAuthorizer } from "../runtime/metrics-auth.js";
 import { DEFAULT_LEADER_ELECTION_TIMING, LeaderElector, type LeaderElectionTiming } from "../runtime/leader-election.js";
 import { OperatorMetrics } from "../runtime/metrics.js";
 import { runShutdown, type ShutdownReport } from "../runtime/shutdown.js";
-import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRETS, STATEFUL_SETS } from "./informers/resources.js";
+import { shareConnections } from "../runtime/kube-connections.js";
+import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRET_METADATA, SECRETS, STATEFUL_SETS, type PartialObjectMetadata } from "./informers/resources.js";
 import { Informer } from "./informers/informer.js";
 import { ClientNodeKubeWriter, FencedKubeWriter, type KubeWriter } from "./kube-writer.js";
-import { OWNED_SELECTOR } from "./naming.js";
-import type { GlanceStoreObject } from "./observe.js";
+import { MANAGED_SELECTOR, OWNED_SELECTOR } from "./naming.js";
+import { credentialsSecretNameOf, type GlanceStoreObject } from "./observe.js";
 import { DEFAULT_GLANCE_STORE_VERSION, TargetReconciler } from "./reconciler.js";
-import { targetsOfConfigMap, targetsOfSecret, targetsOfStoreChange, targetsOfTargetObject, targetsOfWorkload } from "./triggers.js";
+import { SecretData, secretFetcher } from "./secret-data.js";
+import { indexStores, indexWorkloads } from "./indexes.js";
+import { targetsOfConfigMap, targetsOfOwnSecret, targetsOfSecret, targetsOfStoreChange, targetsOfTargetObject, targetsOfWorkload } from "./triggers.js";
 import { WorkQueue } from "./workqueue.js";
 
 export interface Address {
@@ -75,7 +78,9 @@ export interface OperatorOptions {
  * Resolves with the shutdown report; rejects if it cannot start at all.
  */
 export async function runOperator(options: OperatorOptions, signal: AbortSignal): Promise<ShutdownReport> {
-  const { kubeConfig, logger } = options;
+  const { logger } = options;
+  // One keep-alive connection pool for every apiserver request, not a TLS handshake per request.
+  const kubeConfig = shareConnections(options.kubeConfig);
   const clock = options.clock ?? systemClock;
   const registry = options.registry ?? new Registry();
   const metrics = new OperatorMetrics(registry, { processMetrics: options.registry === undefined });
@@ -98,7 +103,17 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     ...common,
     type: customResourceType<GlanceStoreObject>({ group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_PLURAL, kind: GLANCE_STORE_KIND }),
   });
-  const secrets = new Informer<V1Secret>({ ...common, type: SECRETS });
+  const storeLookup = indexStores(stores);
+  // Secrets: every one's metadata, and in full only the operator's own; a credentials Secret's data is read with a GET
+  // when a reconcile needs it (SecretData). A namespace's other Secrets, Helm releases included, cost only their metadata.
+  const secretMetadata = new Informer<PartialObjectMetadata>({ ...common, type: SECRET_METADATA });
+  const ownSecrets = new Informer<V1Secret>({ ...common, type: SECRETS, labelSelector: MANAGED_SELECTOR });
+  const secretData = new SecretData({
+    metadata: secretMetadata,
+    owned: ownSecrets,
+    fetch: secretFetcher(kubeConfig),
+    referenced: (namespace, name) => storeLookup.referencing(namespace, name).length > 0,
+  });
   const configMaps = new Informer<V1ConfigMap>({ ...common, type: CONFIG_MAPS, labelSelector: OWNED_SELECTOR });
   // Workloads are watched only when they are rolled: without it the operator needs no permission on them.
   const workloads =
@@ -113,10 +128,16 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
         type: customResourceType<GlanceStoreTargetObject>({ group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_TARGET_PLURAL, kind: GLANCE_STORE_TARGET_KIND }),
       })
     : undefined;
-  const informers: Informer<KubernetesObject>[] = [stores, secrets, configMaps, ...(targets ? [targets] : []), ...(workloads ? [workloads.deployments, workloads.statefulSets] : [])] as Informer<KubernetesObject>[];
+  const informers: Informer<KubernetesObject>[] = [stores, secretMetadata, ownSecrets, configMaps, ...(targets ? [targets] : []), ...(workloads ? [workloads.deployments, workloads.statefulSets] : [])] as Informer<KubernetesObject>[];
 
   const reconciler = new TargetReconciler({
-    caches: { stores, secrets, configMaps, ...(targets ? { targets } : {}), ...workloads },
+    caches: {
+      stores: storeLookup,
+      secrets: secretData,
+      configMaps,
+      ...(targets ? { targets } : {}),
+      ...(workloads ? { deployments: indexWorkloads(workloads.deployments), statefulSets: indexWorkloads(workloads.statefulSets) } : {}),
+    },
     writer,
     checker,
     clock,
@@ -132,13 +153,34 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     if (queue === undefined) return;
     for (const key of keys) queue.add(key);
   };
+  // The data of a Secret no store references any more is not kept.
+  const unreferenced = (store: GlanceStoreObject): void => {
+    const namespace = store.metadata?.namespace ?? "";
+    const name = credentialsSecretNameOf(store);
+    if (name !== undefined && storeLookup.referencing(namespace, name).length === 0) secretData.forget(namespace, name);
+  };
   stores.addHandlers({
     add: (object) => enqueue(targetsOfStoreChange(undefined, object)),
-    update: (old, object) => enqueue(targetsOfStoreChange(old, object)),
-    delete: (object) => enqueue(targetsOfStoreChange(undefined, object)),
+    update: (old, object) => {
+      unreferenced(old);
+      enqueue(targetsOfStoreChange(old, object));
+    },
+    delete: (object) => {
+      unreferenced(object);
+      enqueue(targetsOfStoreChange(undefined, object));
+    },
   });
-  const onSecret = (object: V1Secret, old?: V1Secret): void => enqueue(targetsOfSecret(object, old, (namespace) => stores.list(namespace)));
-  secrets.addHandlers({ add: (o) => onSecret(o), update: (old, o) => onSecret(o, old), delete: (o) => onSecret(o) });
+  const onSecret = (object: PartialObjectMetadata, old?: PartialObjectMetadata): void => enqueue(targetsOfSecret(object, old, storeLookup.referencing));
+  secretMetadata.addHandlers({
+    add: (o) => onSecret(o),
+    update: (old, o) => onSecret(o, old),
+    delete: (o) => {
+      secretData.forget(o.metadata.namespace ?? "", o.metadata.name ?? "");
+      onSecret(o);
+    },
+  });
+  const onOwnSecret = (object: V1Secret): void => enqueue(targetsOfOwnSecret(object));
+  ownSecrets.addHandlers({ add: onOwnSecret, update: (_old, o) => onOwnSecret(o), delete: onOwnSecret });
   targets?.addHandlers({
     add: (object) => enqueue(targetsOfTargetObject(undefined, object)),
     update: (old, object) => enqueue(targetsOfTargetObject(old, object)),
@@ -178,7 +220,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     queue = workQueue;
     // Level-triggered: every target the cache knows is reconciled once on taking over.
     const all = new Set<string>();
-    for (const object of stores.list()) for (const key of targetsOfStoreChange(undefined, object)) all.add(key);
+    for (const key of storeLookup.targetKeys()) all.add(key);
     for (const object of targets?.list() ?? []) for (const key of targetsOfTargetObject(undefined, object)) all.add(key);
     enqueue(all);
     await new Promise<void>((resolve) => {

@@ -19,8 +19,8 @@ export interface PolicyRule {
 
 /**
  * Namespaced rules, granted per watched namespace (a Role each) or, for a
- * cluster-wide install, by a ClusterRole. No `get`: every read goes through
- * an informer (list and watch). No `update` on GlanceStores: finalizers are
+ * cluster-wide install, by a ClusterRole. `get` only on Secrets: every
+ * other read goes through an informer (list and watch). No `update` on GlanceStores: finalizers are
  * patched. No `glancestores/finalizers`: the rendered objects' owner
  * references have blockOwnerDeletion false (ownerReferencesOf), which
  * OwnerReferencesPermissionEnforcement allows without it.
@@ -33,10 +33,14 @@ export const MANAGER_RULES: readonly PolicyRule[] = [
   // GlanceStoreTargets are only read (informer) and their status merge-patched: no write can touch their spec.
   { apiGroups: [GLANCE_STORE_GROUP], resources: [GLANCE_STORE_TARGET_PLURAL], verbs: ["list", "watch"] },
   { apiGroups: [GLANCE_STORE_GROUP], resources: [`${GLANCE_STORE_TARGET_PLURAL}/status`], verbs: ["patch"] },
-  // Informers: the credentials Secrets stores reference, the rendered ConfigMap and Secret. Writes: create, then
-  // replace (PUT, the `update` verb, with the resourceVersion read) and delete of the rendered pair. `delete` is also
-  // what OwnerReferencesPermissionEnforcement asks of a writer that sets owner references.
-  { apiGroups: [""], resources: ["secrets", "configmaps"], verbs: ["list", "watch", "create", "update", "delete"] },
+  // Secrets: informers on every Secret's metadata and on the rendered Secrets in full (label selector), and `get` of
+  // a credentials Secret a store references when a reconcile needs its data: so the operator keeps the data of only
+  // those, not of every Secret of the namespace (Helm releases, tokens, certificates). Writes: create, then replace
+  // (PUT, the `update` verb, with the resourceVersion read) and delete of the rendered Secret. `delete` is also what
+  // OwnerReferencesPermissionEnforcement asks of a writer that sets owner references.
+  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "update", "delete"] },
+  // ConfigMaps: the informer on the rendered ones (label selector), and the same writes as for the rendered Secret.
+  { apiGroups: [""], resources: ["configmaps"], verbs: ["list", "watch", "create", "update", "delete"] },
   // Events on transitions of Ready and Rendered; each one is created, never patched.
   { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"] },
 ];

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type { V1ConfigMap, V1Deployment, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Deployment, V1ObjectMeta, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { StoreChecker } from "../openstack/index.js";
 import { CREDENTIALS_CONF_FILE, STORES_CONF_FILE, type RenderedConfig } from "../render/render.js";
@@ -19,9 +19,8 @@ import {
   MANAGED_BY_LABEL,
   parseTargetKey,
   TARGET_LABEL,
-  WORKLOAD_TARGET_ANNOTATION,
 } from "./naming.js";
-import { metaTime, observeTarget, readPrevious, readStoreObject, targetOf, type CredentialsPolicy, type GlanceStoreObject, type StoreObject } from "./observe.js";
+import { metaTime, observeTarget, readPrevious, readStoreObject, type CredentialsPolicy, type GlanceStoreObject, type StoreObject } from "./observe.js";
 import { Outcome, type ReconcileOutcome } from "./outcome.js";
 import { countStates, storeSummary, type StoreState } from "./store-metrics.js";
 import { concurrentWrites, planWrites, type PlannedWrite } from "./write-plan.js";
@@ -36,16 +35,28 @@ const MAX_CONCURRENT_WRITES = 16;
 /** How soon Glance is asked again while it does not serve what was rendered (a restart or rollout is usually under way). */
 const GLANCE_RECHECK_MS = 15_000;
 
-/** Read access to the informers' caches: a reconcile reads the cluster only from them. */
+/**
+ * Read access to the informers' caches: a reconcile reads the cluster only
+ * from them, but for the data of the credentials Secrets its stores
+ * reference (`secrets.ensure`, a GET each when changed).
+ */
 export interface ReconcilerCaches {
-  readonly stores: { list(namespace?: string): readonly GlanceStoreObject[] };
+  /** The stores of one target (an index of the GlanceStore informer). */
+  readonly stores: { byTarget(namespace: string, target: string): readonly GlanceStoreObject[] };
   /** Absent when the GlanceStoreTarget CRD is not installed: every target then works without one. */
   readonly targets?: { get(namespace: string, name: string): GlanceStoreTargetObject | undefined };
-  readonly secrets: { get(namespace: string, name: string): V1Secret | undefined };
+  readonly secrets: {
+    /** In full: the operator's own rendered Secrets, and those stores reference once `ensure` fetched them (SecretData). */
+    get(namespace: string, name: string): V1Secret | undefined;
+    /** The metadata of any Secret, data left out: whether one of that name exists, and whose it is. */
+    metadata(namespace: string, name: string): V1ObjectMeta | undefined;
+    /** Makes `get` answer for these Secrets with their current data. */
+    ensure(namespace: string, names: Iterable<string>, signal?: AbortSignal): Promise<void>;
+  };
   readonly configMaps: { get(namespace: string, name: string): V1ConfigMap | undefined };
   /** Absent when the operator does not roll workloads (--rollout-workloads=false): it then neither watches nor patches them. */
-  readonly deployments?: { list(namespace?: string): readonly V1Deployment[] };
-  readonly statefulSets?: { list(namespace?: string): readonly V1StatefulSet[] };
+  readonly deployments?: { byTarget(namespace: string, target: string): readonly V1Deployment[] };
+  readonly statefulSets?: { byTarget(namespace: string, target: string): readonly V1StatefulSet[] };
 }
 
 export type { StoreState } from "./store-metrics.js";
@@ -113,13 +124,13 @@ export class TargetReconciler {
     const writer = timer.timedWriter(this.#options.writer);
     const { namespace, target } = parseTargetKey(key);
     const log = logger.child({ namespace, target });
-    const objects = caches.stores
-      .list(namespace)
-      .filter((raw) => targetOf(raw) === target)
-      .map(readStoreObject);
+    const objects = caches.stores.byTarget(namespace, target).map(readStoreObject);
     const configMap = owned(caches.configMaps.get(namespace, configMapName(target)));
-    const secret = caches.secrets.get(namespace, credentialsSecretName(target));
-    const ownSecret = owned(secret);
+    const ownSecret = owned(caches.secrets.get(namespace, credentialsSecretName(target)));
+    // A Secret of the rendered name that is not ours; one labelled ours that its informer has not delivered yet is not
+    // someone else's (writing it then conflicts, and the reconcile is retried).
+    const secretMetadata = caches.secrets.metadata(namespace, credentialsSecretName(target));
+    const foreignSecret = ownSecret === undefined && secretMetadata !== undefined && secretMetadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY;
     const targetRaw = caches.targets?.get(namespace, target);
     const targetObject = targetRaw === undefined ? undefined : readTargetObject(targetRaw);
     if (targetObject?.specProblem !== undefined) {
@@ -142,6 +153,9 @@ export class TargetReconciler {
     if (current.problem !== undefined) {
       log.warn({ problem: current.problem }, "part of the target's rendered ConfigMap and Secret cannot be read back; those stores are rendered again from their specs where they can be");
     }
+    // The credentials Secrets' data: fetched when it changed since the last reconcile that read it.
+    const referenced = objects.flatMap((store) => (store.spec === undefined ? [] : [store.spec.credentialsSecretRef.name]));
+    await timer.apiserver(() => caches.secrets.ensure(namespace, referenced, signal));
     const now = clock.now();
     let observation = await timer.openstack(observeTarget({
       namespace,
@@ -157,7 +171,7 @@ export class TargetReconciler {
     const settings = targetSettings(targetObject);
     if (settings !== undefined) observation = { ...observation, targetObject: settings };
     let decision = decideTarget(observation);
-    if (decision.action.kind === "write" && secret !== undefined && ownSecret === undefined) {
+    if (decision.action.kind === "write" && foreignSecret) {
       const blocked = notOwned("Secret", namespace, credentialsSecretName(target));
       log.warn({ reason: blocked.reason }, blocked.message);
       decision = decideTarget(observation, { writeBlocked: blocked.message });
@@ -299,12 +313,8 @@ export class TargetReconciler {
     const { caches } = this.#options;
     if (caches.deployments === undefined && caches.statefulSets === undefined) return undefined;
     const rollouts: WorkloadRollout[] = [];
-    for (const object of caches.deployments?.list(namespace) ?? []) {
-      if (object.metadata?.annotations?.[WORKLOAD_TARGET_ANNOTATION] === target) rollouts.push(workloadRollout("Deployment", object, hash));
-    }
-    for (const object of caches.statefulSets?.list(namespace) ?? []) {
-      if (object.metadata?.annotations?.[WORKLOAD_TARGET_ANNOTATION] === target) rollouts.push(workloadRollout("StatefulSet", object, hash));
-    }
+    for (const object of caches.deployments?.byTarget(namespace, target) ?? []) rollouts.push(workloadRollout("Deployment", object, hash));
+    for (const object of caches.statefulSets?.byTarget(namespace, target) ?? []) rollouts.push(workloadRollout("StatefulSet", object, hash));
     return rollouts.sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.kind < b.kind ? -1 : 1));
   }
 
@@ -339,11 +349,10 @@ export class TargetReconciler {
     const hash = configHash(key, config);
     const { caches, logger } = this.#options;
     const workloads: { kind: "Deployment" | "StatefulSet"; object: V1Deployment | V1StatefulSet }[] = [
-      ...(caches.deployments?.list(namespace) ?? []).map((object) => ({ kind: "Deployment" as const, object })),
-      ...(caches.statefulSets?.list(namespace) ?? []).map((object) => ({ kind: "StatefulSet" as const, object })),
+      ...(caches.deployments?.byTarget(namespace, target) ?? []).map((object) => ({ kind: "Deployment" as const, object })),
+      ...(caches.statefulSets?.byTarget(namespace, target) ?? []).map((object) => ({ kind: "StatefulSet" as const, object })),
     ];
     for (const { kind, object } of workloads) {
-      if (object.metadata?.annotations?.[WORKLOAD_TARGET_ANNOTATION] !== target) continue;
       if (object.spec?.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] === hash) continue;
       const name = object.metadata?.name ?? "";
       try {

@@ -1,7 +1,7 @@
-import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ConfigMap, V1Deployment, V1ObjectMeta, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 import { CONFIG_HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, TARGET_LABEL, targetKey, WORKLOAD_TARGET_ANNOTATION } from "./naming.js";
-import { credentialsSecretNameOf, targetOf, type GlanceStoreObject } from "./observe.js";
+import { targetOf, type GlanceStoreObject } from "./observe.js";
 
 /**
  * Which targets an informer event concerns. Pure, and deliberately picky:
@@ -26,19 +26,25 @@ export function targetsOfStoreChange(old: GlanceStoreObject | undefined, object:
   return [targetKey(namespace, target)];
 }
 
-export function targetsOfSecret(secret: V1Secret, old: V1Secret | undefined, storesIn: (namespace: string) => readonly GlanceStoreObject[]): string[] {
+/**
+ * A credentials Secret, as the metadata-only informer sees it (no data): the
+ * targets of the stores that reference it, whenever it may have changed
+ * (added, deleted, or a new resourceVersion).
+ */
+export function targetsOfSecret(
+  secret: { readonly metadata?: V1ObjectMeta },
+  old: { readonly metadata?: V1ObjectMeta } | undefined,
+  storesReferencing: (namespace: string, name: string) => readonly GlanceStoreObject[],
+): string[] {
   const namespace = secret.metadata?.namespace ?? "";
-  const name = secret.metadata?.name ?? "";
-  const keys = new Set<string>();
-  const ownTarget = secret.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY ? secret.metadata.labels[TARGET_LABEL] : undefined;
-  if (ownTarget !== undefined) keys.add(targetKey(namespace, ownTarget));
-  const contentChanged = old === undefined || !isDeepStrictEqual(old.data ?? {}, secret.data ?? {});
-  if (contentChanged) {
-    for (const store of storesIn(namespace)) {
-      if (credentialsSecretNameOf(store) === name) keys.add(targetKey(namespace, targetOf(store)));
-    }
-  }
-  return [...keys];
+  if (old !== undefined && old.metadata?.resourceVersion === secret.metadata?.resourceVersion && old.metadata?.resourceVersion !== undefined) return [];
+  return [...new Set(storesReferencing(namespace, secret.metadata?.name ?? "").map((store) => targetKey(namespace, targetOf(store))))];
+}
+
+/** The operator's own rendered Secret: its target, on any change (a hand edit is put back). */
+export function targetsOfOwnSecret(secret: V1Secret): string[] {
+  const target = secret.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY ? secret.metadata.labels[TARGET_LABEL] : undefined;
+  return target === undefined ? [] : [targetKey(secret.metadata?.namespace ?? "", target)];
 }
 
 export function targetsOfConfigMap(configMap: V1ConfigMap): string[] {

@@ -60,7 +60,7 @@ const DEPLOYMENTS = `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`;
 
 /**
  * One request as the operator's ServiceAccount, sent as the operator sends it: a PATCH goes
- * out without the GET kubectl would send first (the operator has no `get`). Returns the
+ * out without the GET kubectl would send first (the operator has `get` only on Secrets). Returns the
  * status and the apiserver's message.
  */
 async function asOperator(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown, contentType?: string): Promise<{ status: number; message: string }> {
@@ -148,7 +148,9 @@ test.serial("as the operator's ServiceAccount: Secrets outside the watched names
     ["list Secrets cluster-wide", ["GET", "/api/v1/secrets"], rbac],
     ["write a Secret outside", ["POST", `/api/v1/namespaces/${ELSEWHERE}/secrets`, secret(ELSEWHERE, "planted")], rbac],
     ["write a Secret in its own namespace", ["POST", `/api/v1/namespaces/${RELEASE_NAMESPACE}/secrets`, secret(RELEASE_NAMESPACE, "planted")], rbac],
-    ["get one Secret by name (its informer lists)", ["GET", `/api/v1/namespaces/${NAMESPACE}/secrets/glance-cinder`], rbac],
+    ["read a Secret of its own namespace", ["GET", `/api/v1/namespaces/${RELEASE_NAMESPACE}/secrets/anything`], rbac],
+    // `get` is granted on Secrets only (the credentials Secrets' data); every other read is an informer's list and watch.
+    ["get one ConfigMap by name (its informer lists)", ["GET", `/api/v1/namespaces/${NAMESPACE}/configmaps/glance-api-stores`], rbac],
     ["patch a workload while rollout is off", ["PATCH", `${DEPLOYMENTS}/glance-api`, hashPatch, MERGE], rbac],
     ["list workloads while rollout is off", ["GET", DEPLOYMENTS], rbac],
     ["read pods", ["GET", `/api/v1/namespaces/${NAMESPACE}/pods`], rbac],

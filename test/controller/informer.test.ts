@@ -1,11 +1,11 @@
 import test from "ava";
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, V1ConfigMap, type KubernetesObject } from "@kubernetes/client-node";
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, V1ConfigMap, V1Deployment, type KubernetesObject, type V1Secret } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
 import { waitFor } from "../../src/devstack/wait.js";
 import { OperatorMetrics } from "../../src/runtime/metrics.js";
 import { Informer, type InformerOptions } from "../../src/controller/informers/informer.js";
-import { CONFIG_MAPS, customResourceType } from "../../src/controller/informers/resources.js";
+import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRET_METADATA, SECRETS, STATEFUL_SETS, type PartialObjectMetadata, type ResourceType } from "../../src/controller/informers/resources.js";
 import { captureLogger, kubeConfigOf, kubeOf } from "./support.js";
 
 let stack: DevStack;
@@ -170,6 +170,115 @@ test.serial("custom resources are watched through their group path, across all n
   t.is(gadget.kind, "Gadget");
   t.is(informer.list(ns1).length, 1, "list by namespace filters the cluster-wide cache");
   await informer.stop();
+});
+
+test.serial("a metadata-only Secret informer holds every Secret's metadata and never its data, as the apiserver sends it", async (t) => {
+  const ns = await namespace("informer-metadata");
+  const password = "never-in-the-cache";
+  const secretBody = (name: string, value: string): V1Secret => ({ metadata: { name, labels: { app: "x" }, annotations: { note: "kept" } }, stringData: { password: value } });
+  await core.createNamespacedSecret({ namespace: ns, body: secretBody("listed", password) });
+  const captured = captureLogger();
+  // As the apiserver sends them, undecoded: what the Accept header asked for, not what decode keeps.
+  const asSent: ResourceType<KubernetesObject> = { ...SECRET_METADATA, decode: (raw) => raw };
+  const [raw, decoded] = [
+    new Informer<KubernetesObject>({ kubeConfig: kubeConfigOf(stack), type: asSent, logger: captured.logger, namespaces: [ns] }),
+    new Informer<PartialObjectMetadata>({ kubeConfig: kubeConfigOf(stack), type: SECRET_METADATA, logger: captured.logger, namespaces: [ns] }),
+  ];
+  informers.push(raw, decoded as unknown as Informer<KubernetesObject>);
+  t.is(decoded.resource, "secrets (metadata)");
+  const updates: string[] = [];
+  decoded.addHandlers({ update: (old, o) => updates.push(`${old.metadata.resourceVersion} -> ${o.metadata.resourceVersion}`) });
+  for (const informer of [raw, decoded]) informer.start();
+  await Promise.all([raw.waitForSync(), decoded.waitForSync()]);
+  await core.createNamespacedSecret({ namespace: ns, body: secretBody("watched", password) });
+  await until("the watched Secret", () => (raw.get(ns, "watched") && decoded.get(ns, "watched") ? true : undefined));
+  const replaced = await core.replaceNamespacedSecret({ name: "watched", namespace: ns, body: { ...secretBody("watched", `${password}-2`) } });
+  await until("the update", () => (decoded.get(ns, "watched")?.metadata.resourceVersion === replaced.metadata?.resourceVersion ? true : undefined));
+
+  for (const name of ["listed", "watched"]) {
+    const sent = raw.get(ns, name) as KubernetesObject & Record<string, unknown>;
+    t.is(sent.kind, "PartialObjectMetadata", `${name}: the apiserver answered with metadata only`);
+    t.deepEqual(Object.keys(sent).filter((key) => key !== "apiVersion" && key !== "kind" && key !== "metadata"), [], `${name}: nothing but metadata`);
+    const object = decoded.get(ns, name)!;
+    t.deepEqual(Object.keys(object).sort(), ["apiVersion", "kind", "metadata"]);
+    t.is(object.metadata.name, name);
+    t.truthy(object.metadata.uid);
+    t.truthy(object.metadata.resourceVersion);
+    t.deepEqual(object.metadata.labels, { app: "x" });
+    t.deepEqual(object.metadata.annotations, { note: "kept" });
+    t.true(object.metadata.creationTimestamp instanceof Date);
+    t.truthy((sent.metadata as Record<string, unknown>)["managedFields"], "the apiserver sends managedFields");
+    t.is((object.metadata as Record<string, unknown>)["managedFields"], undefined, "decode leaves them out");
+  }
+  t.false(JSON.stringify([...raw.list(), ...decoded.list()]).includes(Buffer.from(password).toString("base64")), "no Secret data anywhere in either cache");
+  t.is(updates.length, 1);
+  await core.deleteNamespacedSecret({ name: "watched", namespace: ns });
+  await until("the delete", () => (decoded.get(ns, "watched") === undefined ? true : undefined));
+  await Promise.all([raw.stop(), decoded.stop()]);
+});
+
+test.serial("indexes follow adds, updates and deletes, and answer without a scan", async (t) => {
+  const ns = await namespace("informer-index");
+  await createConfigMap(ns, "a", { colour: "red" });
+  const { informer } = configMapInformer({ namespaces: [ns] });
+  informer.addIndex("colour", (o) => (o.data?.["colour"] === undefined ? [] : [o.data["colour"]]));
+  t.throws(() => informer.addIndex("colour", () => []), { message: /has an index colour already/ });
+  t.throws(() => informer.byIndex("size", "x"), { message: /has no index size/ });
+  const colours = (colour: string): string[] =>
+    informer
+      .byIndex("colour", colour)
+      .map((o) => o.metadata!.name!)
+      .sort();
+  // An index function sees the object as cached, and runs before the handlers hear of it.
+  const seenByHandler: string[][] = [];
+  informer.addHandlers({ update: () => seenByHandler.push(colours("blue")) });
+  informer.start();
+  await informer.waitForSync();
+  t.deepEqual(colours("red"), ["a"]);
+  await createConfigMap(ns, "b", { colour: "red" });
+  await until("b", () => (colours("red").length === 2 ? true : undefined));
+  await setData(ns, "a", { colour: "blue" });
+  await until("a turned blue", () => (colours("blue").length === 1 ? true : undefined));
+  t.deepEqual(colours("red"), ["b"]);
+  t.deepEqual(seenByHandler, [["a"]]);
+  t.is(informer.byIndex("colour", "blue")[0], informer.get(ns, "a"), "the object as cached now");
+  await setData(ns, "b", {});
+  await until("b has no colour", () => (colours("red").length === 0 ? true : undefined));
+  t.deepEqual(informer.indexValues("colour"), ["blue"]);
+  await core.deleteNamespacedConfigMap({ name: "a", namespace: ns });
+  await until("a deleted", () => (colours("blue").length === 0 ? true : undefined));
+  t.deepEqual(informer.indexValues("colour"), []);
+  // An index added late files what is cached already.
+  informer.addIndex("name", (o) => [o.metadata!.name!]);
+  t.deepEqual(informer.byIndex("name", "b").length, 1);
+  await informer.stop();
+});
+
+test("decode keeps no managedFields, and of a workload only what a rollout reads", (t) => {
+  const metadata = { name: "glance-api", namespace: "openstack", generation: 3, annotations: { "glance.stores.dev/target": "glance-api" }, managedFields: [{ manager: "kubectl", fieldsV1: {} }] };
+  const template = { metadata: { labels: { app: "glance" }, annotations: { "glance.stores.dev/config-hash": "abc" } }, spec: { containers: [{ name: "glance-api", image: "glance:1", env: [{ name: "A", value: "b" }] }] } };
+  const status = { observedGeneration: 3, replicas: 2, updatedReplicas: 2, availableReplicas: 2, readyReplicas: 2, conditions: [{ type: "Available", status: "True" }] };
+  const deployment = DEPLOYMENTS.decode({ apiVersion: "apps/v1", kind: "Deployment", metadata, spec: { replicas: 2, selector: { matchLabels: { app: "glance" } }, template }, status } as KubernetesObject);
+  t.true(deployment instanceof V1Deployment);
+  t.is(deployment.metadata?.managedFields, undefined);
+  t.deepEqual(deployment.metadata?.annotations, metadata.annotations);
+  t.is(deployment.metadata?.generation, 3);
+  t.is(deployment.spec?.replicas, 2);
+  t.deepEqual(deployment.spec?.template.metadata?.annotations, { "glance.stores.dev/config-hash": "abc" });
+  t.is(deployment.spec?.template.spec, undefined, "no pod spec");
+  t.is(deployment.spec?.selector, undefined);
+  const kept = Object.fromEntries(Object.entries(deployment.status ?? {}).filter(([, value]) => value !== undefined));
+  t.deepEqual(kept, { observedGeneration: 3, replicas: 2, updatedReplicas: 2, availableReplicas: 2, readyReplicas: 2 }, "no conditions");
+  const set = STATEFUL_SETS.decode({ apiVersion: "apps/v1", kind: "StatefulSet", metadata, spec: { serviceName: "x", selector: {}, template: { spec: template.spec } }, status: { currentRevision: "a", updateRevision: "b", replicas: 1 } } as KubernetesObject);
+  t.is(set.spec?.template.metadata?.annotations, undefined, "a template without annotations");
+  t.is(set.spec?.template.spec, undefined);
+  t.is(set.status?.updateRevision, "b");
+  t.is(set.status?.currentRevision, "a");
+  const secret = SECRETS.decode({ apiVersion: "v1", kind: "Secret", metadata, data: { a: "Yg==" } } as KubernetesObject);
+  t.deepEqual(secret.data, { a: "Yg==" });
+  t.is(secret.metadata?.managedFields, undefined);
+  const gadget = customResourceType({ group: "x.dev", version: "v1", plural: "things", kind: "Thing" }).decode({ apiVersion: "x.dev/v1", kind: "Thing", metadata, spec: { a: 1 } } as KubernetesObject);
+  t.deepEqual(gadget, { apiVersion: "x.dev/v1", kind: "Thing", metadata: { name: "glance-api", namespace: "openstack", generation: 3, annotations: metadata.annotations }, spec: { a: 1 } });
 });
 
 test.serial("after kube-apiserver stops and starts again the informer restarts itself with backoff and re-lists what changed meanwhile", async (t) => {

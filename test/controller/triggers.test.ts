@@ -1,7 +1,7 @@
 import test from "ava";
 import type { V1Deployment, V1Secret } from "@kubernetes/client-node";
 import type { GlanceStoreObject } from "../../src/controller/observe.js";
-import { targetsOfConfigMap, targetsOfSecret, targetsOfStoreChange, targetsOfWorkload } from "../../src/controller/triggers.js";
+import { targetsOfConfigMap, targetsOfOwnSecret, targetsOfSecret, targetsOfStoreChange, targetsOfWorkload } from "../../src/controller/triggers.js";
 
 function store(name: string, changes: { generation?: number; target?: string; secret?: string; status?: unknown; deleting?: boolean; annotations?: Record<string, string> } = {}): GlanceStoreObject {
   return {
@@ -35,18 +35,21 @@ test("a spec change, a deletion or an annotation queues the target", (t) => {
   t.deepEqual(targetsOfStoreChange(store("fast"), store("fast", { annotations: { "glance.stores.dev/force-delete": "true" } })), ["openstack/glance-api"]);
 });
 
-const secret = (name: string, data: Record<string, string>, labels?: Record<string, string>): V1Secret => ({ metadata: { name, namespace: "openstack", ...(labels ? { labels } : {}) }, data });
+const secret = (name: string, resourceVersion: string, labels?: Record<string, string>): V1Secret => ({ metadata: { name, namespace: "openstack", resourceVersion, ...(labels ? { labels } : {}) } });
 
-test("a credentials Secret queues the targets of the stores that use it, only when its data changes", (t) => {
-  const stores = () => [store("fast"), store("slow", { target: "other" }), store("x", { secret: "unrelated" })];
-  t.deepEqual(targetsOfSecret(secret("glance-cinder", { a: "MQ==" }), undefined, stores).sort(), ["openstack/glance-api", "openstack/other"]);
-  t.deepEqual(targetsOfSecret(secret("glance-cinder", { a: "MQ==" }), secret("glance-cinder", { a: "MQ==" }), stores), []);
-  t.deepEqual(targetsOfSecret(secret("glance-cinder", { a: "Mg==" }), secret("glance-cinder", { a: "MQ==" }), stores).sort(), ["openstack/glance-api", "openstack/other"]);
+test("a credentials Secret queues the targets of the stores that use it, only when its resourceVersion changes", (t) => {
+  const all = [store("fast"), store("slow", { target: "other" }), store("x", { secret: "unrelated" }), store("y", { target: "other" })];
+  const referencing = (namespace: string, name: string) => all.filter((s) => s.metadata?.namespace === namespace && (s.spec as { credentialsSecretRef: { name: string } }).credentialsSecretRef.name === name);
+  t.deepEqual(targetsOfSecret(secret("glance-cinder", "1"), undefined, referencing).sort(), ["openstack/glance-api", "openstack/other"]);
+  t.deepEqual(targetsOfSecret(secret("glance-cinder", "1"), secret("glance-cinder", "1"), referencing), []);
+  t.deepEqual(targetsOfSecret(secret("glance-cinder", "2"), secret("glance-cinder", "1"), referencing).sort(), ["openstack/glance-api", "openstack/other"]);
+  t.deepEqual(targetsOfSecret(secret("helm-release", "2"), secret("helm-release", "1"), referencing), []);
 });
 
 test("the operator's own Secret and ConfigMap queue their target on any change (a hand edit is put back)", (t) => {
   const labels = { "app.kubernetes.io/managed-by": "glance-store-operator", "glance.stores.dev/target": "glance-api" };
-  t.deepEqual(targetsOfSecret(secret("glance-api-stores-credentials", { a: "MQ==" }, labels), secret("glance-api-stores-credentials", { a: "MQ==" }, labels), () => []), ["openstack/glance-api"]);
+  t.deepEqual(targetsOfOwnSecret(secret("glance-api-stores-credentials", "1", labels)), ["openstack/glance-api"]);
+  t.deepEqual(targetsOfOwnSecret(secret("glance-api-stores-credentials", "1")), []);
   t.deepEqual(targetsOfConfigMap({ metadata: { name: "glance-api-stores", namespace: "openstack", labels } }), ["openstack/glance-api"]);
 });
 

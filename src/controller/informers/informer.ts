@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { systemClock, type CancelTimer, type Clock } from "../../runtime/clock.js";
 import type { InformerMetrics, InformerRestartReason } from "../../runtime/metrics.js";
 import { apiErrorFrom, kubeGet, readBody, timeoutSignal } from "./kube-http.js";
-import { apiVersionOf, collectionPath, resourceName, type ResourceType } from "./resources.js";
+import { acceptHeader, apiVersionOf, collectionPath, resourceName, type ResourceType } from "./resources.js";
 
 export interface InformerBackoff {
   /** Wait before the first restart after a failure. */
@@ -47,6 +47,13 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** In [0, 1); jitters backoff and watch timeouts. Injected so tests are deterministic. */
   readonly random?: () => number;
 }
+
+/**
+ * The values an object is filed under in one index, e.g. `["openstack/glance-api"]`
+ * for an index of GlanceStores by target. It gets every cached object, valid or not,
+ * and must not throw (an object it throws for is filed under nothing).
+ */
+export type IndexFunction<T> = (object: T) => readonly string[];
 
 export interface InformerHandlers<T> {
   add?(object: T): void;
@@ -101,6 +108,7 @@ export class Informer<T extends KubernetesObject> {
   readonly #scopes: ScopeRunner<T>[];
   readonly #allNamespaces: boolean;
   readonly #handlers = new Set<InformerHandlers<T>>();
+  readonly #indexes = new Map<string, Index<T>>();
   readonly #logger: Logger;
   #syncWaiters: (() => void)[] = [];
 
@@ -132,6 +140,9 @@ export class Informer<T extends KubernetesObject> {
       random: options.random ?? Math.random,
       resource: this.resource,
       emit: (event) => this.#emit(event),
+      stored: (key, object) => {
+        for (const index of this.#indexes.values()) index.file(key, object);
+      },
       onSynced: () => this.#checkSynced(),
     };
     this.#scopes = this.#allNamespaces ? [new ScopeRunner(shared, undefined)] : namespaces.map((namespace) => new ScopeRunner(shared, namespace));
@@ -180,6 +191,35 @@ export class Informer<T extends KubernetesObject> {
     if (scope === undefined) return [];
     const objects = [...scope.objects.values()];
     return this.#allNamespaces ? objects.filter((o) => (o.metadata?.namespace ?? "") === namespace) : objects;
+  }
+
+  /**
+   * Adds an index: `byIndex(name, value)` then answers from it instead of a
+   * scan of the cache. Kept up to date as objects are added, changed and
+   * deleted, before any handler hears of the change. Objects already cached
+   * are filed at once.
+   */
+  addIndex(name: string, fn: IndexFunction<T>): void {
+    if (this.#indexes.has(name)) throw new Error(`the ${this.resource} informer has an index ${name} already`);
+    const index = new Index(fn, (error, object) => this.#logger.error({ err: error, index: name, object: describeObject(object) }, "an index function threw; the object is left out of that index"));
+    for (const scope of this.#scopes) for (const [key, object] of scope.objects) index.file(key, object);
+    this.#indexes.set(name, index);
+  }
+
+  /** The cached objects filed under `value` in the index `name`. */
+  byIndex(name: string, value: string): T[] {
+    return this.#index(name).objects(value);
+  }
+
+  /** Every value the index `name` has objects under. */
+  indexValues(name: string): string[] {
+    return this.#index(name).values();
+  }
+
+  #index(name: string): Index<T> {
+    const index = this.#indexes.get(name);
+    if (index === undefined) throw new Error(`the ${this.resource} informer has no index ${name}`);
+    return index;
   }
 
   /**
@@ -270,6 +310,8 @@ interface SharedConfig<T extends KubernetesObject> {
   readonly random: () => number;
   readonly resource: string;
   readonly emit: (event: InformerEvent<T>) => void;
+  /** Called on every change of the cache, before `emit`: the object now under `key`, or undefined once it is gone. */
+  readonly stored: (key: string, object: T | undefined) => void;
   readonly onSynced: () => void;
 }
 
@@ -380,7 +422,7 @@ class ScopeRunner<T extends KubernetesObject> {
     let continueToken: string | undefined;
     do {
       const timeout = timeoutSignal(clock, requestTimeoutMs, `listing ${this.#shared.resource} in ${this.label}`);
-      const request = this.#request(epoch, this.#path, { labelSelector, limit: String(pageSize), continue: continueToken }, timeout.signal);
+      const request = this.#request(epoch, this.#path, { labelSelector, limit: String(pageSize), continue: continueToken }, timeout.signal, acceptHeader(type, "list"));
       let page: { metadata?: { resourceVersion?: string; continue?: string }; items?: KubernetesObject[] };
       try {
         const response = await request.response;
@@ -433,6 +475,7 @@ class ScopeRunner<T extends KubernetesObject> {
         timeoutSeconds: String(Math.floor(serverWatchTimeoutSeconds * (1 + random()))),
       },
       AbortSignal.any([controller.signal, timeout.signal]),
+      acceptHeader(this.#shared.type, "watch"),
     );
     let finished = false;
     const finish = (error: unknown): void => {
@@ -519,11 +562,11 @@ class ScopeRunner<T extends KubernetesObject> {
   }
 
   /** Opens a request of `epoch`, counting it until its connection is gone. */
-  #request(epoch: Epoch<T>, path: string, query: Record<string, string | undefined>, signal: AbortSignal): ReturnType<typeof kubeGet> {
+  #request(epoch: Epoch<T>, path: string, query: Record<string, string | undefined>, signal: AbortSignal, accept: string): ReturnType<typeof kubeGet> {
     epoch.openRequests++;
     this.openRequests++;
     this.maxOpenRequests = Math.max(this.maxOpenRequests, this.openRequests);
-    const request = kubeGet(this.#shared.kubeConfig, path, query, AbortSignal.any([epoch.abort.signal, signal]));
+    const request = kubeGet(this.#shared.kubeConfig, path, query, AbortSignal.any([epoch.abort.signal, signal]), accept);
     void request.closed.then(() => {
       epoch.openRequests--;
       this.openRequests--;
@@ -550,6 +593,7 @@ class ScopeRunner<T extends KubernetesObject> {
       const { namespace, name } = object.metadata ?? {};
       if (listWatch.get(name ?? "", namespace ?? "") === undefined) {
         this.objects.delete(key);
+        this.#shared.stored(key, undefined);
         this.#shared.emit({ type: "delete", object });
       }
     }
@@ -565,6 +609,7 @@ class ScopeRunner<T extends KubernetesObject> {
     const key = keyOf(object);
     const old = this.objects.get(key);
     this.objects.set(key, object);
+    this.#shared.stored(key, object);
     if (old === undefined) {
       this.#shared.emit({ type: "add", object });
     } else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion || old.metadata?.resourceVersion === undefined) {
@@ -575,7 +620,10 @@ class ScopeRunner<T extends KubernetesObject> {
   #remove(epoch: Epoch<T>, object: T): void {
     if (epoch !== this.#epoch) return;
     const key = keyOf(object);
-    if (this.objects.delete(key)) this.#shared.emit({ type: "delete", object });
+    if (this.objects.delete(key)) {
+      this.#shared.stored(key, undefined);
+      this.#shared.emit({ type: "delete", object });
+    }
   }
 
   #failed(epoch: Epoch<T>, error: unknown): void {
@@ -665,6 +713,54 @@ type WatchOpener = (path: string, query: WatchQuery, callback: WatchCallback, do
 
 function stringOrUndefined(value: string | number | boolean | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : String(value);
+}
+
+/** One index: value -> the objects filed under it (by cache key), and key -> its values, to unfile an object that changed. */
+class Index<T> {
+  readonly #fn: IndexFunction<T>;
+  readonly #onError: (error: unknown, object: T) => void;
+  readonly #byValue = new Map<string, Map<string, T>>();
+  readonly #valuesOf = new Map<string, readonly string[]>();
+
+  constructor(fn: IndexFunction<T>, onError: (error: unknown, object: T) => void) {
+    this.#fn = fn;
+    this.#onError = onError;
+  }
+
+  file(key: string, object: T | undefined): void {
+    const before = this.#valuesOf.get(key) ?? [];
+    const after = object === undefined ? [] : this.#valuesFor(object);
+    for (const value of before) {
+      if (after.includes(value)) continue;
+      const bucket = this.#byValue.get(value);
+      bucket?.delete(key);
+      if (bucket?.size === 0) this.#byValue.delete(value);
+    }
+    for (const value of after) {
+      let bucket = this.#byValue.get(value);
+      if (bucket === undefined) this.#byValue.set(value, (bucket = new Map()));
+      bucket.set(key, object as T);
+    }
+    if (after.length === 0) this.#valuesOf.delete(key);
+    else this.#valuesOf.set(key, after);
+  }
+
+  objects(value: string): T[] {
+    return [...(this.#byValue.get(value)?.values() ?? [])];
+  }
+
+  values(): string[] {
+    return [...this.#byValue.keys()];
+  }
+
+  #valuesFor(object: T): readonly string[] {
+    try {
+      return [...new Set(this.#fn(object))];
+    } catch (error) {
+      this.#onError(error, object);
+      return [];
+    }
+  }
 }
 
 function objectKey(namespace: string, name: string): string {

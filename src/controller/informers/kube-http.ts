@@ -38,9 +38,16 @@ export interface KubeGet {
  * used rather than client-node's `Watch` because a watch needs what that
  * class cannot do: a signal that also cancels a request still connecting,
  * a notice of when the connection is really gone, and extra query
- * parameters (`allowWatchBookmarks`, `timeoutSeconds`).
+ * parameters (`allowWatchBookmarks`, `timeoutSeconds`). `accept` asks for
+ * another representation, e.g. only the objects' metadata.
  */
-export function kubeGet(kubeConfig: KubeConfig, path: string, query: Readonly<Record<string, string | undefined>>, signal: AbortSignal): KubeGet {
+export function kubeGet(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Readonly<Record<string, string | undefined>>,
+  signal: AbortSignal,
+  accept = "application/json",
+): KubeGet {
   let markClosed: () => void = () => {};
   const closed = new Promise<void>((resolve) => (markClosed = resolve));
   let created = false;
@@ -58,7 +65,7 @@ export function kubeGet(kubeConfig: KubeConfig, path: string, query: Readonly<Re
       const transport = url.protocol === "http:" ? http : https;
       const request = transport.request(url, {
         method: "GET",
-        headers: { ...options.headers, Accept: "application/json" },
+        headers: { ...options.headers, Accept: accept },
         ...(options.agent === undefined ? {} : { agent: options.agent }),
         ...(options.auth ? { auth: options.auth } : {}),
         signal,

@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ConfigMap, V1Deployment, V1ObjectMeta, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 // The generated serializer turns the apiserver's JSON into the same model
 // classes (Dates for timestamps) the typed API clients return; the package
 // has no export map and the version is pinned, so the deep import is stable.
@@ -16,6 +16,13 @@ export interface ResourceType<T extends KubernetesObject> {
   readonly plural: string;
   readonly kind: string;
   readonly namespaced: boolean;
+  /**
+   * List and watch only the objects' metadata (`PartialObjectMetadata`, as
+   * client-go's metadata informers do): the apiserver leaves out everything
+   * but `metadata`, e.g. a Secret's data. `decode` then gets
+   * PartialObjectMetadata objects.
+   */
+  readonly metadataOnly?: boolean;
   /**
    * Turns one object's JSON, as the apiserver sent it, into a `T`. It runs
    * for every listed and watched object. If it throws, the object is logged
@@ -39,31 +46,99 @@ export function collectionPath(type: ResourceType<KubernetesObject>, namespace?:
   return `${prefix}/${type.plural}`;
 }
 
-/** A short name for logs and metric labels: `secrets`, `glancestores.glance.stores.dev`. */
+/** A short name for logs and metric labels: `secrets`, `glancestores.glance.stores.dev`, `secrets (metadata)`. */
 export function resourceName(type: ResourceType<KubernetesObject>): string {
-  return type.group === "" ? type.plural : `${type.plural}.${type.group}`;
+  const name = type.group === "" ? type.plural : `${type.plural}.${type.group}`;
+  return type.metadataOnly === true ? `${name} (metadata)` : name;
 }
 
-function builtIn<T extends KubernetesObject>(group: string, version: string, plural: string, kind: string, model: string): ResourceType<T> {
+/** The `Accept` header of a list or watch: JSON, or only the objects' metadata (with JSON as the fallback an old apiserver answers). */
+export function acceptHeader(type: ResourceType<KubernetesObject>, request: "list" | "watch"): string {
+  if (type.metadataOnly !== true) return "application/json";
+  return `application/json;as=${request === "list" ? "PartialObjectMetadataList" : "PartialObjectMetadata"};g=meta.k8s.io;v=v1,application/json`;
+}
+
+/**
+ * An object of which only the metadata is known: what a metadata-only list
+ * or watch sends (client-node has no model for it).
+ */
+export interface PartialObjectMetadata extends KubernetesObject {
+  apiVersion: "meta.k8s.io/v1";
+  kind: "PartialObjectMetadata";
+  metadata: V1ObjectMeta;
+}
+
+/**
+ * The raw JSON without `metadata.managedFields`: the server-side apply
+ * bookkeeping, often the largest part of an object's metadata, which the
+ * operator never reads. Writes are unaffected: an update (PUT) that carries
+ * no managedFields keeps the stored ones, and patches never send them.
+ */
+export function withoutManagedFields<T extends KubernetesObject>(raw: T): T {
+  const metadata = raw.metadata as (V1ObjectMeta & { managedFields?: unknown }) | undefined;
+  if (metadata?.managedFields === undefined) return raw;
+  const { managedFields: _dropped, ...kept } = metadata;
+  return { ...raw, metadata: kept };
+}
+
+function builtIn<T extends KubernetesObject>(group: string, version: string, plural: string, kind: string, model: string, trim: (raw: KubernetesObject) => KubernetesObject = (raw) => raw): ResourceType<T> {
   return {
     group,
     version,
     plural,
     kind,
     namespaced: true,
-    decode: (raw) => ObjectSerializer.deserialize(raw, model, "") as T,
+    decode: (raw) => ObjectSerializer.deserialize(trim(withoutManagedFields(raw)), model, "") as T,
   };
 }
 
+/**
+ * What the operator reads of a Deployment or StatefulSet (the rollout, in
+ * reconciler.ts and target-status.ts, and the triggers): its metadata, the
+ * replicas it wants, its pod template's annotations and the progress fields
+ * of its status. The pod spec, often most of the object, is not kept.
+ */
+function workloadRolloutView(raw: KubernetesObject): KubernetesObject {
+  const { spec, status } = raw as KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
+  const template = spec?.["template"] as { metadata?: { annotations?: unknown } } | undefined;
+  const pick = (from: Record<string, unknown> | undefined, keys: readonly string[]): Record<string, unknown> =>
+    Object.fromEntries(keys.filter((key) => from?.[key] !== undefined).map((key) => [key, from?.[key]]));
+  return {
+    apiVersion: raw.apiVersion,
+    kind: raw.kind,
+    metadata: raw.metadata,
+    ...(spec === undefined
+      ? {}
+      : { spec: { ...pick(spec, ["replicas"]), template: { metadata: template?.metadata?.annotations === undefined ? {} : { annotations: template.metadata.annotations } } } }),
+    ...(status === undefined
+      ? {}
+      : { status: pick(status, ["observedGeneration", "replicas", "updatedReplicas", "availableReplicas", "readyReplicas", "currentRevision", "updateRevision"]) }),
+  } as KubernetesObject;
+}
+
+/** Full Secrets: the operator's own rendered ones, with a label selector (OWNED_SELECTOR). */
 export const SECRETS: ResourceType<V1Secret> = builtIn("", "v1", "secrets", "Secret", "V1Secret");
+/** Every Secret's metadata, never its data: which Secrets exist, with their uid and resourceVersion. */
+export const SECRET_METADATA: ResourceType<PartialObjectMetadata> = {
+  group: "",
+  version: "v1",
+  plural: "secrets",
+  kind: "Secret",
+  namespaced: true,
+  metadataOnly: true,
+  // Only `metadata` is kept, even from an apiserver that answered with whole objects.
+  decode: (raw) => ({ apiVersion: "meta.k8s.io/v1", kind: "PartialObjectMetadata", metadata: ObjectSerializer.deserialize(withoutManagedFields(raw).metadata ?? {}, "V1ObjectMeta", "") as V1ObjectMeta }),
+};
 export const CONFIG_MAPS: ResourceType<V1ConfigMap> = builtIn("", "v1", "configmaps", "ConfigMap", "V1ConfigMap");
-export const DEPLOYMENTS: ResourceType<V1Deployment> = builtIn("apps", "v1", "deployments", "Deployment", "V1Deployment");
-export const STATEFUL_SETS: ResourceType<V1StatefulSet> = builtIn("apps", "v1", "statefulsets", "StatefulSet", "V1StatefulSet");
+/** Trimmed to what a rollout reads (workloadRolloutView). */
+export const DEPLOYMENTS: ResourceType<V1Deployment> = builtIn("apps", "v1", "deployments", "Deployment", "V1Deployment", workloadRolloutView);
+export const STATEFUL_SETS: ResourceType<V1StatefulSet> = builtIn("apps", "v1", "statefulsets", "StatefulSet", "V1StatefulSet", workloadRolloutView);
 
 /**
  * A custom resource, e.g. GlanceStores:
  * `customResourceType({ group: "glance.stores.dev", version: "v1alpha1", plural: "glancestores", kind: "GlanceStore", decode })`.
- * Without `decode` the cache holds the JSON as sent (timestamps are strings).
+ * Without `decode` the cache holds the JSON as sent (timestamps are strings),
+ * but for `metadata.managedFields`, which is left out as for every type.
  */
 export function customResourceType<T extends KubernetesObject = KubernetesObject>(spec: {
   readonly group: string;
@@ -80,6 +155,6 @@ export function customResourceType<T extends KubernetesObject = KubernetesObject
     plural: spec.plural,
     kind: spec.kind,
     namespaced: spec.namespaced ?? true,
-    decode: spec.decode ?? ((raw) => raw as T),
+    decode: (raw) => (spec.decode ?? ((object: KubernetesObject) => object as T))(withoutManagedFields(raw)),
   };
 }
