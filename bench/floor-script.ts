@@ -1,6 +1,6 @@
 /**
  * The floor: only the writes a cold start cannot avoid, with the client
- * library the operator uses, against the same apiserver. Per target (as
+ * library the operator uses and its keep-alive connections, against the same apiserver. Per target (as
  * many targets at once as the operator's default --concurrency): one
  * finalizer merge patch per store, one Secret create, one ConfigMap
  * create, one status merge patch per store, in the operator's order. The
@@ -12,6 +12,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { shareConnections } from "../src/runtime/kube-connections.js";
 
 export interface FloorPlan {
   readonly namespace: string;
@@ -32,6 +33,8 @@ if (values.kubeconfig === undefined || values.plan === undefined || values.resul
 const plan = JSON.parse(readFileSync(values.plan, "utf8")) as FloorPlan;
 const kubeConfig = new KubeConfig();
 kubeConfig.loadFromFile(values.kubeconfig);
+// The operator's connection handling (one keep-alive agent): the floor must not pay a TLS handshake per write the operator does not.
+shareConnections(kubeConfig);
 const core = kubeConfig.makeApiClient(CoreV1Api);
 const custom = kubeConfig.makeApiClient(CustomObjectsApi);
 const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);

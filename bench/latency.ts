@@ -16,7 +16,7 @@
  * operator's own time (the rest of those reconciles), and outside the
  * reconciles (the apply itself, watch delivery to the operator and back to
  * the bench, queueing): wall minus the three, at least 0. A reconcile goes
- * on after the status write that the bench sees (a new store's two Events),
+ * on after the status write that the bench sees (the target's other statuses, the rollout),
  * so for a create the three parts can add up to more than the wall time.
  */
 import { randomBytes } from "node:crypto";

@@ -71,7 +71,7 @@ export function latencySection(latency: LatencyResult): string {
   return [
     "### Latency (one store, operator warm)",
     "",
-    `p50 / p95 in ms over ${latency.runs} runs each. Creates run on a target of 1 to ${latency.storesInTarget - 1} stores, updates on one of ${latency.storesInTarget}: a reconcile decides and renders the whole target. Each column is its own percentile, so the parts do not add up to the wall time. The three middle columns are the phases of the reconciles from the apply up to the first one that wrote; that reconcile goes on after the status write the bench sees (a new store gets two Events), so for a create they can exceed the wall time, and *outside* (wall minus the three, at least 0) is then 0.`,
+    `p50 / p95 in ms over ${latency.runs} runs each. Creates run on a target of 1 to ${latency.storesInTarget - 1} stores, updates on one of ${latency.storesInTarget}: a reconcile decides and renders the whole target. Each column is its own percentile, so the parts do not add up to the wall time. The three middle columns are the phases of the reconciles from the apply up to the first one that wrote; that reconcile can go on after the status write the bench sees (the target's other statuses, the rollout), so they can exceed the wall time, and *outside* (wall minus the three, at least 0) is then 0.`,
     "",
     markdownTable(
       ["Change", "Runs", "Wall: apply to Ready and rendered", "Waiting on OpenStack", "Waiting on the apiserver (writes)", "Operator's own", "Outside the reconciles", "Reconciles per change (p50)"],

@@ -186,11 +186,16 @@ export class TargetReconciler {
     };
     let plan = planWrites(decision, currentTarget);
 
-    // Information about the whole target, never a gate: asked once the decision says which session Glance opens.
-    const [imageVolumes, glance] = await timer.openstack(
+    // Information about the whole target, never a gate: asked once the decision says which session Glance opens, while
+    // the files are written (it holds no write back), and awaited only by the statuses, which report it.
+    const targetObservations = timer.openstack(
       Promise.all([this.#targetObserver.imageVolumes(decision.session, now, signal), this.#targetObserver.glance(targetObject, decision.session, now, signal)]),
     );
-    const served = glance?.ok === true ? new Map(glance.stores.map((store) => [store.id, store])) : undefined;
+    // Awaited below in any case; this keeps a failure from counting as unhandled while the writes run.
+    targetObservations.catch(() => undefined);
+    let servedStores: Promise<ReadonlyMap<string, { readonly volumeType?: string | undefined }> | undefined> | undefined;
+    const served = (): Promise<ReadonlyMap<string, { readonly volumeType?: string | undefined }> | undefined> =>
+      (servedStores ??= targetObservations.then(([, glance]) => (glance?.ok === true ? new Map(glance.stores.map((store) => [store.id, store])) : undefined)));
 
     const files = new FileWriter(writer, namespace, target, objects, configMap, ownSecret);
     let decisionsByKey = new Map(decision.stores.map((store) => [store.key, store]));
@@ -241,7 +246,8 @@ export class TargetReconciler {
         case "status": {
           const storeDecision = decisionsByKey.get(step.key);
           if (object && storeDecision && !released.has(object.uid)) {
-            const glanceView = served === undefined ? undefined : { served: served.has(object.storeId), volumeType: served.get(object.storeId)?.volumeType };
+            const byId = await served();
+            const glanceView = byId === undefined ? undefined : { served: byId.has(object.storeId), volumeType: byId.get(object.storeId)?.volumeType };
             statusConditions.set(step.key, await this.#writeStatus(writer, object, storeDecision, glanceView));
           }
           return false;
@@ -274,6 +280,7 @@ export class TargetReconciler {
       );
     }
     // What the whole target looks like now: the files in the cluster after this reconcile, and what Glance and Cinder said.
+    const [imageVolumes, glance] = await targetObservations;
     const renderedVolumeTypes = new Map<string, string>();
     const mixedCredentials: string[] = [];
     for (const storeDecision of decision.stores) {
