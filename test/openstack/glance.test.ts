@@ -16,8 +16,7 @@ import type { GlanceApi as DevGlance } from "../../src/devstack/glance.js";
 import type { PasswordCredentials, VolumeType } from "../../src/devstack/openstack-admin.js";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
 import { OpenStackClient, type GlanceStoresRequest, type GlanceStoresResult, type OpenStackClientOptions, type OpenStackErrorReason, type OpenStackEvent } from "../../src/openstack/index.js";
-import { createLogger } from "../../src/runtime/logger.js";
-import { AUTH_PATH, deleteService, findSecrets, LogSink, openstackOf, passwordCredentials, unique, WireRecorder } from "./support.js";
+import { AUTH_PATH, deleteService, findSecrets, LogSink, openstackOf, recordingClient, passwordCredentials, unique, WireRecorder } from "./support.js";
 
 let stack: DevStack;
 let glance: DevGlance;
@@ -163,18 +162,7 @@ test.after.always(async () => {
 const tokensSeen = (): string[] => recorders.flatMap((recorder) => [...recorder.tokensSeen]);
 
 function newClient(options: Partial<OpenStackClientOptions> = {}): { client: OpenStackClient; events: OpenStackEvent[]; wire: WireRecorder } {
-  const events: OpenStackEvent[] = [];
-  const wire = new WireRecorder();
-  recorders.push(wire);
-  const client = new OpenStackClient({
-    dispatcherFactory: wire.factory,
-    logger: createLogger({ level: "trace", destination: logSink }),
-    backoff: { baseMs: 20, maxMs: 200 },
-    observer: (event) => events.push(event),
-    ...options,
-  });
-  clients.push(client);
-  return { client, events, wire };
+  return recordingClient(options, { recorders, clients, sink: logSink });
 }
 
 const glanceUser = (): ResolvedCredentials => passwordCredentials(openstackOf(stack).glanceCredentials);

@@ -9,7 +9,8 @@ import type { Dispatcher } from "undici";
 import type { ResolvedCredentials } from "../../src/api/credentials.js";
 import type { PasswordCredentials } from "../../src/devstack/openstack-admin.js";
 import type { DevStack } from "../../src/devstack/stack.js";
-import { createDefaultDispatcher, type DispatcherFactory } from "../../src/openstack/index.js";
+import { createDefaultDispatcher, OpenStackClient, type DispatcherFactory, type OpenStackClientOptions, type OpenStackEvent } from "../../src/openstack/index.js";
+import { createLogger } from "../../src/runtime/logger.js";
 
 export function openstackOf(stack: DevStack): NonNullable<DevStack["openstack"]> {
   if (stack.openstack === undefined) throw new Error("the stack was started without OpenStack");
@@ -144,4 +145,27 @@ export async function deleteService(stack: DevStack, serviceId: string): Promise
   const url = `${openstack.keystoneUrl}/services/${serviceId}`;
   const response = await fetch(url, { method: "DELETE", headers: { "x-auth-token": admin.token }, signal: AbortSignal.timeout(30_000) });
   if (!response.ok && response.status !== 404) throw new Error(`DELETE ${url} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+}
+
+/**
+ * A client whose every request is recorded on the wire and every event
+ * kept, logging into `sink`; the recorder and the client are added to the
+ * test file's lists, so its hooks scan them and close the clients.
+ */
+export function recordingClient(
+  options: Partial<OpenStackClientOptions>,
+  into: { readonly recorders: WireRecorder[]; readonly clients: OpenStackClient[]; readonly sink: LogSink },
+): { client: OpenStackClient; events: OpenStackEvent[]; wire: WireRecorder } {
+  const events: OpenStackEvent[] = [];
+  const wire = new WireRecorder();
+  into.recorders.push(wire);
+  const client = new OpenStackClient({
+    dispatcherFactory: wire.factory,
+    logger: createLogger({ level: "trace", destination: into.sink }),
+    backoff: { baseMs: 20, maxMs: 200 },
+    observer: (event) => events.push(event),
+    ...options,
+  });
+  into.clients.push(client);
+  return { client, events, wire };
 }

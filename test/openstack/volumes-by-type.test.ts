@@ -11,8 +11,7 @@ import type { ResolvedCredentials } from "../../src/api/credentials.js";
 import type { PasswordCredentials, Volume, VolumeType } from "../../src/devstack/openstack-admin.js";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
 import { OpenStackClient, type ImageVolumesByTypeResult, type OpenStackEvent } from "../../src/openstack/index.js";
-import { createLogger } from "../../src/runtime/logger.js";
-import { findSecrets, inParallel, liftVolumeQuota, LogSink, openstackOf, passwordCredentials, unique, VOLUMES_PATH, WireRecorder } from "./support.js";
+import { findSecrets, inParallel, liftVolumeQuota, LogSink, openstackOf, recordingClient, passwordCredentials, unique, VOLUMES_PATH, WireRecorder } from "./support.js";
 
 let stack: DevStack;
 const clients: OpenStackClient[] = [];
@@ -48,18 +47,7 @@ test.after.always(async () => {
 });
 
 function newClient(options: { volumesPageSize?: number } = {}): { client: OpenStackClient; events: OpenStackEvent[]; wire: WireRecorder } {
-  const events: OpenStackEvent[] = [];
-  const wire = new WireRecorder();
-  recorders.push(wire);
-  const client = new OpenStackClient({
-    dispatcherFactory: wire.factory,
-    logger: createLogger({ level: "trace", destination: logSink }),
-    backoff: { baseMs: 20, maxMs: 200 },
-    observer: (event) => events.push(event),
-    ...options,
-  });
-  clients.push(client);
-  return { client, events, wire };
+  return recordingClient(options, { recorders, clients, sink: logSink });
 }
 
 async function volumeType(prefix: string): Promise<VolumeType> {
