@@ -237,6 +237,9 @@ test.serial("the operator, with the chart's arguments and RBAC and nothing more,
   await e2e.waitForStore("first", "Ready under the chart's RBAC", isReady);
   await e2e.apply(e2e.store("second", { volumeType: type.name }));
   const second = await e2e.waitForStore("second", "Ready under the chart's RBAC", isReady);
+  // A store whose volume type does not exist: its first failure is an event (a store that simply comes up Ready gets none).
+  await e2e.apply(e2e.store("typeless", { volumeType: unique("missing") }));
+  await e2e.waitForStore("typeless", "VolumeTypeNotFound under the chart's RBAC", (s) => s.status?.conditions?.some((c) => c.type === "Ready" && c.reason === "VolumeTypeNotFound") === true);
   // A GlanceStoreTarget: read, and its status written.
   await e2e.apply({
     apiVersion: "glance.stores.dev/v1alpha1",
@@ -313,6 +316,8 @@ async function operatorRequests(since: string): Promise<AuditEvent[]> {
 
 test.serial("the operator used every permission the chart grants and asked for nothing else; the apiserver refused it nothing", async (t) => {
   // Deletions: the finalizer released, then, with the last store gone, the rendered ConfigMap and Secret deleted.
+  await e2e.kube.kubectl(["delete", "glancestore", "typeless", "-n", NAMESPACE, "--wait=false"]);
+  await e2e.waitForGone("typeless");
   await e2e.kube.kubectl(["delete", "glancestore", "second", "-n", NAMESPACE, "--wait=false"]);
   await e2e.waitForGone("second");
   await e2e.kube.kubectl(["delete", "glancestore", "first", "-n", NAMESPACE, "--wait=false"]);
