@@ -310,9 +310,10 @@ export class TargetReconciler {
     if (targetObject !== undefined) await this.#writeTargetStatus(writer, targetObject, view);
 
     log.debug({ action: decision.action.kind, rendered: decision.renderedStoreIds }, "reconciled");
-    // While Glance does not serve what was written, look again soon: a restart or rollout is usually under way.
+    // While a Glance that answers does not serve what was written, look again soon: a restart or rollout is usually under
+    // way. One that cannot be asked waits for the re-check period like everything else.
     const recheck = nextCheckInMs(decision, now, this.#options.recheckPeriodMs);
-    return Outcome.recheckAfter(glance !== undefined && !uncovered.serving ? Math.min(recheck, GLANCE_RECHECK_MS) : recheck);
+    return Outcome.recheckAfter(glance?.ok === true && !uncovered.serving ? Math.min(recheck, GLANCE_RECHECK_MS) : recheck);
   }
 
   /** The rollout state of the workloads opted in to this target; undefined when the operator does not roll workloads. */
