@@ -30,11 +30,18 @@ export interface DispatcherRequest {
 /** Makes the connection pool for one origin and TLS setting; injected so tests can route or observe traffic. */
 export type DispatcherFactory = (request: DispatcherRequest) => Dispatcher;
 
-/** One keep-alive pool per origin and TLS setting. */
+/**
+ * One keep-alive pool per origin and TLS setting. An idle connection is
+ * closed after 2 s, before the servers in front of Keystone and Cinder close
+ * it (uWSGI's http11-socket after about 4 s, Apache's KeepAliveTimeout 5 s):
+ * a request written on a connection the server is closing at that moment
+ * fails with "other side closed", and a token request for credentials
+ * Keystone never accepted must not be sent again when it may have arrived.
+ */
 export const createDefaultDispatcher: DispatcherFactory = ({ origin, tls, connectTimeoutMs }) =>
   new Pool(origin, {
     connections: 8,
-    keepAliveTimeout: 30_000,
+    keepAliveTimeout: 2_000,
     keepAliveMaxTimeout: 60_000,
     connect: {
       timeout: connectTimeoutMs,
