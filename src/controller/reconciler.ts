@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { V1ConfigMap, V1Deployment, V1ObjectMeta, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { StoreChecker } from "../openstack/index.js";
-import { CREDENTIALS_CONF_FILE, STORES_CONF_FILE, type RenderedConfig } from "../render/render.js";
+import { compare, CREDENTIALS_CONF_FILE, STORES_CONF_FILE, type RenderedConfig } from "../render/render.js";
 import type { Clock } from "../runtime/clock.js";
 import { apiStatusOf, describeKubeError } from "../runtime/kube-request-options.js";
 import { conditionTransitions, mergeConditions, type Condition } from "./conditions.js";
@@ -27,7 +27,7 @@ import { concurrentWrites, planWrites, type PlannedWrite } from "./write-plan.js
 import { WrittenStatuses } from "./written-statuses.js";
 import { PhaseTimer, type ReconcilePhases } from "./phase-timer.js";
 import { readTargetObject, targetSettings, TargetObserver, type GlanceStoreTargetObject, type TargetObject } from "./target-observe.js";
-import { targetStatusView, workloadRollout, type TargetStatusInput, type WorkloadRollout } from "./target-status.js";
+import { targetStatusView, workloadRollout, type TargetStatusView, type WorkloadRollout } from "./target-status.js";
 
 /** Writes of one batch in flight at once: enough to hide a round trip, few enough to be kind to the apiserver. */
 const MAX_CONCURRENT_WRITES = 16;
@@ -144,7 +144,8 @@ export class TargetReconciler {
       this.#options.metrics?.removeTarget(key);
       if (targetObject !== undefined) {
         const empty: TargetDecision = { action: { kind: "remove" }, renderedStoreIds: [], otherStores: [], defaultStoreId: undefined, session: undefined, stores: [] };
-        await this.#writeTargetStatus(writer, targetObject, { target, decision: empty, renderedVolumeTypes: new Map(), configHash: undefined, imageVolumes: undefined, glance: undefined, rollout: undefined, mixedCredentials: [] });
+        const view = targetStatusView({ target, decision: empty, renderedVolumeTypes: new Map(), configHash: undefined, imageVolumes: undefined, glance: undefined, rollout: undefined, mixedCredentials: [] });
+        await this.#writeTargetStatus(writer, targetObject, view, false);
       }
       return Outcome.done();
     }
@@ -302,18 +303,18 @@ export class TargetReconciler {
       rollout: this.#rollouts(namespace, target, hash),
       mixedCredentials: mixedCredentials.sort(),
     };
-    const uncovered = targetStatusView(view);
-    metrics?.setUncoveredImageVolumes(key, uncovered.uncoveredImageVolumes);
-    if (uncovered.uncoveredImageVolumeCount !== undefined && uncovered.uncoveredImageVolumeCount > 0) {
-      log.warn({ uncovered: uncovered.uncoveredImageVolumes }, "image volumes of volume types no cinder store of the target covers: their legacy images stay unmapped by Glance");
+    const targetView = targetStatusView(view);
+    metrics?.setUncoveredImageVolumes(key, targetView.uncoveredImageVolumes);
+    if (targetView.uncoveredImageVolumeCount !== undefined && targetView.uncoveredImageVolumeCount > 0) {
+      log.warn({ uncovered: targetView.uncoveredImageVolumes }, "image volumes of volume types no cinder store of the target covers: their legacy images stay unmapped by Glance");
     }
-    if (targetObject !== undefined) await this.#writeTargetStatus(writer, targetObject, view);
+    if (targetObject !== undefined) await this.#writeTargetStatus(writer, targetObject, targetView, glance !== undefined);
 
     log.debug({ action: decision.action.kind, rendered: decision.renderedStoreIds }, "reconciled");
     // While a Glance that answers does not serve what was written, look again soon: a restart or rollout is usually under
     // way. One that cannot be asked waits for the re-check period like everything else.
     const recheck = nextCheckInMs(decision, now, this.#options.recheckPeriodMs);
-    return Outcome.recheckAfter(glance?.ok === true && !uncovered.serving ? Math.min(recheck, GLANCE_RECHECK_MS) : recheck);
+    return Outcome.recheckAfter(glance?.ok === true && !targetView.serving ? Math.min(recheck, GLANCE_RECHECK_MS) : recheck);
   }
 
   /** The rollout state of the workloads opted in to this target; undefined when the operator does not roll workloads. */
@@ -323,12 +324,11 @@ export class TargetReconciler {
     const rollouts: WorkloadRollout[] = [];
     for (const object of caches.deployments?.byTarget(namespace, target) ?? []) rollouts.push(workloadRollout("Deployment", object, hash));
     for (const object of caches.statefulSets?.byTarget(namespace, target) ?? []) rollouts.push(workloadRollout("StatefulSet", object, hash));
-    return rollouts.sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.kind < b.kind ? -1 : 1));
+    return rollouts.sort((a, b) => compare(a.kind, b.kind) || compare(a.name, b.name));
   }
 
   /** Writes the GlanceStoreTarget's status when it changes. */
-  async #writeTargetStatus(writer: KubeWriter, object: TargetObject, input: TargetStatusInput): Promise<void> {
-    const view = targetStatusView(input);
+  async #writeTargetStatus(writer: KubeWriter, object: TargetObject, view: TargetStatusView, glanceAsked: boolean): Promise<void> {
     const now = new Date(this.#options.clock.now());
     const current = this.#writtenTargets.current(object.uid, object.generation, object.status);
     const conditions = mergeConditions(current["conditions"] as Condition[] | undefined, view.conditions, { now, observedGeneration: object.generation });
@@ -344,7 +344,7 @@ export class TargetReconciler {
       uncoveredImageVolumeCount: view.uncoveredImageVolumeCount ?? null,
       imageVolumesCheckedAt: view.imageVolumesCheckedAt ?? null,
       // Kept from the last answer while Glance cannot be asked: what it served then is still the best knowledge.
-      glance: view.glance === undefined ? (input.glance === undefined ? null : (object.status?.glance ?? null)) : view.glance,
+      glance: view.glance === undefined ? (glanceAsked ? (object.status?.glance ?? null) : null) : view.glance,
       rollout: view.rollout ?? null,
       conditions,
     };
