@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { keystoneAuthtokenSection, waitForHttp } from "./keystone.js";
 import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
-import { startUwsgi } from "./uwsgi.js";
+import { PRODUCTION_UWSGI_SETTINGS, startUwsgi } from "./uwsgi.js";
 
 export interface CinderLayout {
   readonly directory: string;
@@ -55,6 +55,7 @@ export async function startCinderApi(options: {
     port: options.port,
     wsgiFile: "/usr/bin/cinder-wsgi",
     pythonArgs: ["--config-file", configFile],
+    settings: PRODUCTION_UWSGI_SETTINGS,
   });
   await waitForHttp(`http://127.0.0.1:${options.port}/`, cinder, 120_000);
   return cinder;

@@ -5,7 +5,7 @@ import { inPrivateMounts } from "./mount-namespace.js";
 import { issueToken, type PasswordCredentials } from "./openstack-admin.js";
 import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
 import { SYSTEM_PATH } from "./system-packages.js";
-import { startUwsgi } from "./uwsgi.js";
+import { PRODUCTION_UWSGI_SETTINGS, startUwsgi } from "./uwsgi.js";
 import { waitFor } from "./wait.js";
 
 export interface GlanceStoreInfo {
@@ -155,7 +155,7 @@ const GLANCE_ETC = "/etc/glance";
  * ini file ignores them). examples/glance-api-wsgi.yaml passes the same
  * settings; test/examples/examples.test.ts holds the two together.
  */
-export const GLANCE_UWSGI_SETTINGS: readonly string[] = ["lazy-apps = true", "enable-threads = true", "thunder-lock = true", "no-orphans = true", "exit-on-reload = true"];
+export const GLANCE_UWSGI_SETTINGS: readonly string[] = [...PRODUCTION_UWSGI_SETTINGS, "exit-on-reload = true"];
 
 /**
  * Starts a real glance-api with the stack's base configuration plus the

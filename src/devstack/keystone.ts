@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ManagedProcess, ProcessSupervisor } from "./processes.js";
-import { startUwsgi } from "./uwsgi.js";
+import { PRODUCTION_UWSGI_SETTINGS, startUwsgi } from "./uwsgi.js";
 import { waitFor } from "./wait.js";
 
 export interface KeystoneLayout {
@@ -93,6 +93,10 @@ export async function startKeystone(options: {
     port: options.port,
     wsgiFile: "/usr/bin/keystone-wsgi-public",
     env: { OS_KEYSTONE_CONFIG_FILES: configFile },
+    // Several workers, as production runs Keystone (Debian's file has 8): a
+    // lockout counted by one worker must hold in the others (it is in the database).
+    processes: 2,
+    settings: PRODUCTION_UWSGI_SETTINGS,
   });
   await waitForHttp(`http://127.0.0.1:${options.port}/v3`, keystone, 120_000);
   return keystone;

@@ -22,6 +22,18 @@ export interface UwsgiApp {
 }
 
 /**
+ * What Debian's own uWSGI files for Keystone, Cinder and Glance
+ * (/etc/keystone/keystone-uwsgi.ini, /etc/cinder/cinder-api-uwsgi.ini,
+ * /etc/glance/glance-api-uwsgi.ini) all set, and devstack too: each worker
+ * loads the application itself after the fork (`lazy-apps`), so no worker
+ * inherits the master's file descriptors, database connections or locks
+ * taken while the application loaded; native threads; one worker at a time
+ * in accept(); workers that die with their master. Loading the application
+ * in the master and forking it is not how these services run in production.
+ */
+export const PRODUCTION_UWSGI_SETTINGS: readonly string[] = ["lazy-apps = true", "enable-threads = true", "thunder-lock = true", "no-orphans = true"];
+
+/**
  * Serves an OpenStack WSGI application with uWSGI on 127.0.0.1, with
  * HTTP/1.1 keep-alive (plain `http-socket` closes connections in a way that
  * python-requests and undici report as resets).
