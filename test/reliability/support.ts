@@ -257,8 +257,22 @@ export class Reliability {
   }
 
   async recoverReady(f: Findings, names: readonly string[], faultEnded: number): Promise<void> {
-    for (const name of names) await this.waitReady(name, 60_000);
+    try {
+      for (const name of names) await this.waitReady(name, 60_000);
+    } catch (error) {
+      // What the services were doing: a Keystone that never recovered once failed a CI run without a trace.
+      throw new Error(`${(error as Error).message}\n${await this.keystoneDiagnostics()}`, { cause: error });
+    }
     f.log(`Ready again ${seconds(faultEnded)} s after the fault ended`);
+  }
+
+  /** Keystone's last log lines and its database sessions that are not idle. */
+  async keystoneDiagnostics(): Promise<string> {
+    const { keystone, postgres } = this.openstack;
+    const sessions = await postgres
+      .sql("keystone", "SELECT pid, state, wait_event_type, wait_event, round(extract(epoch from now() - xact_start)), left(query, 120) FROM pg_stat_activity WHERE datname = 'keystone' AND state <> 'idle' AND pid <> pg_backend_pid()")
+      .catch((error: unknown) => `(not read: ${(error as Error).message})`);
+    return `--- Keystone's database sessions (pid|state|wait|event|transaction age s|query) ---\n${sessions}--- last lines of Keystone's log ---\n${(await keystone.current()?.logTail(20)) ?? "(not running)"}`;
   }
 
   async waitReady(name: string, timeoutMs = 60_000): Promise<StoreJson> {
