@@ -11,8 +11,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import { shareConnections } from "../src/runtime/kube-connections.js";
+import { KubeClient, MERGE_PATCH } from "../src/kube/client.js";
 
 export interface FloorPlan {
   readonly namespace: string;
@@ -31,14 +30,10 @@ export interface FloorPlan {
 const { values } = parseArgs({ options: { kubeconfig: { type: "string" }, plan: { type: "string" }, result: { type: "string" } } });
 if (values.kubeconfig === undefined || values.plan === undefined || values.result === undefined) throw new Error("usage: floor-script --kubeconfig K --plan P --result R");
 const plan = JSON.parse(readFileSync(values.plan, "utf8")) as FloorPlan;
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromFile(values.kubeconfig);
-// The operator's connection handling (one keep-alive agent): the floor must not pay a TLS handshake per write the operator does not.
-shareConnections(kubeConfig);
-const core = kubeConfig.makeApiClient(CoreV1Api);
-const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+// The operator's own apiserver client (src/kube/), with its keep-alive pool: the floor pays no cost the operator does not.
+const kube = await KubeClient.load({ kubeconfig: values.kubeconfig });
 const { namespace, group, version, plural } = plan;
+const storePath = (name: string): string => `/apis/${group}/${version}/namespaces/${namespace}/${plural}/${name}`;
 
 const started = performance.now();
 let writes = 0;
@@ -48,14 +43,22 @@ const worker = async (): Promise<void> => {
     const target = plan.targets[next++];
     if (target === undefined) return;
     for (const store of target.stores) {
-      await custom.patchNamespacedCustomObject({ group, version, plural, namespace, name: store.name, body: { metadata: { finalizers: [plan.finalizer] } } }, merge);
+      await kube.request({ method: "PATCH", path: storePath(store.name), body: { metadata: { finalizers: [plan.finalizer] } }, contentType: MERGE_PATCH });
       writes++;
     }
-    await core.createNamespacedSecret({ namespace, body: { metadata: { name: target.secret.name, namespace, labels: target.secret.labels }, type: "Opaque", data: target.secret.data } });
-    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: target.configMap.name, namespace, labels: target.configMap.labels }, data: target.configMap.data } });
+    await kube.request({
+      method: "POST",
+      path: `/api/v1/namespaces/${namespace}/secrets`,
+      body: { apiVersion: "v1", kind: "Secret", metadata: { name: target.secret.name, namespace, labels: target.secret.labels }, type: "Opaque", data: target.secret.data },
+    });
+    await kube.request({
+      method: "POST",
+      path: `/api/v1/namespaces/${namespace}/configmaps`,
+      body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: target.configMap.name, namespace, labels: target.configMap.labels }, data: target.configMap.data },
+    });
     writes += 2;
     for (const store of target.stores) {
-      await custom.patchNamespacedCustomObjectStatus({ group, version, plural, namespace, name: store.name, body: { status: store.status } }, merge);
+      await kube.request({ method: "PATCH", path: `${storePath(store.name)}/status`, body: { status: store.status }, contentType: MERGE_PATCH });
       writes++;
     }
   }

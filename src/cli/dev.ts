@@ -1,6 +1,6 @@
 import { appendFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../kube/client.js";
 import { allCrdsYaml } from "../api/crd.js";
 import { runOperator } from "../controller/operator.js";
 import { WORKLOAD_TARGET_ANNOTATION } from "../controller/naming.js";
@@ -152,11 +152,10 @@ async function startOperator(
       .map((object) => JSON.stringify(object))
       .join("\n"),
   });
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(kube.kubeconfigPath);
+  const kubeClient = await KubeClient.load({ kubeconfig: kube.kubeconfigPath });
   const finished = runOperator(
     {
-      kubeConfig,
+      kube: kubeClient,
       namespaces: [],
       // The stand-in glance-api Deployment rolls as a real one would: the kubelet stand-in restarts glance-api on the hash.
       rolloutWorkloads: true,
@@ -173,7 +172,7 @@ async function startOperator(
   const port = await stack.ports.allocate();
   let instance = 0;
   const sync = new GlanceSync({
-    kubeConfig,
+    kube: kubeClient,
     namespace: DEV_NAMESPACE,
     target: DEV_TARGET,
     deployment: DEV_TARGET,

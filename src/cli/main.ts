@@ -1,9 +1,5 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { runDev } from "./dev.js";
-import { runMigrate } from "./migrate.js";
-import { runRender } from "./render.js";
-import { runRun } from "./run.js";
 import { parseDuration } from "./duration.js";
 import { createLoggerFromFlags, LOG_LEVELS } from "../runtime/logger.js";
 
@@ -62,6 +58,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           strict: true,
         });
         const logger = createLoggerFromFlags({ level: values["log-level"], format: values["log-format"] });
+        const { runDev } = await import("./dev.js");
         await runDev(
           {
             kube: !values["no-kube"],
@@ -76,9 +73,13 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
         return 0;
       }
-      case "run":
+      // Each command loads only its own modules: `run`, the operator, does not carry the dev stack or the migration.
+      case "run": {
+        const { runRun } = await import("./run.js");
         return await runRun(rest, controller.signal);
-      case "render":
+      }
+      case "render": {
+        const { runRender } = await import("./render.js");
         return await runRender(rest, {
           stdout: (text) => process.stdout.write(text),
           stderr: (text) => process.stderr.write(text),
@@ -88,11 +89,14 @@ export async function main(argv: readonly string[]): Promise<number> {
             return Buffer.concat(chunks).toString("utf8");
           },
         });
-      case "migrate":
+      }
+      case "migrate": {
+        const { runMigrate } = await import("./migrate.js");
         return await runMigrate(rest, {
           stdout: (text) => process.stdout.write(text),
           stderr: (text) => process.stderr.write(text),
         });
+      }
       default:
         process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
         return 2;

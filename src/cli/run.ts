@@ -2,8 +2,9 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { runOperator, type Address } from "../controller/operator.js";
+import { loadKubeAccess } from "../kube/access.js";
+import { KubeClient } from "../kube/client.js";
 import { DEFAULT_LEADER_ELECTION_ID } from "../controller/rbac.js";
 import { DEFAULT_GLANCE_STORE_VERSION } from "../controller/reconciler.js";
 import type { TlsOptions } from "../runtime/health-server.js";
@@ -164,9 +165,9 @@ export async function runRun(argv: readonly string[], signal: AbortSignal): Prom
   }
   const rolloutWorkloads = parseBoolean(flags["rollout-workloads"] as string, "--rollout-workloads");
 
-  const kubeConfig = new KubeConfig();
-  if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  const access = await loadKubeAccess({ kubeconfig: flags.kubeconfig });
+  logger.info({ apiserver: access.server, from: access.source }, "apiserver");
+  const kube = new KubeClient(access);
   const namespaces = (flags.namespaces ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
   const leaderElect = parseBoolean(flags["leader-elect"] as string, "--leader-elect");
   const recheckPeriodMs = parseDuration(flags["recheck-period"] as string, "--recheck-period");
@@ -180,12 +181,12 @@ export async function runRun(argv: readonly string[], signal: AbortSignal): Prom
   if (!/^\d+(\.\d+){0,2}$/.test(glanceStoreVersion)) throw new Error(`--glance-store-version ${JSON.stringify(glanceStoreVersion)} is not a release number like 4.1.0`);
   const metricsSecurity =
     metricsAddress !== undefined && metricsSecure
-      ? { tls: metricsCertificate(flags["metrics-cert-dir"]), authorize: kubernetesAuthorizer({ reviews: kubeReviewApi(kubeConfig), logger }) }
+      ? { tls: metricsCertificate(flags["metrics-cert-dir"]), authorize: kubernetesAuthorizer({ reviews: kubeReviewApi(kube), logger }) }
       : undefined;
 
   await runOperator(
     {
-      kubeConfig,
+      kube,
       namespaces,
       rolloutWorkloads,
       recheckPeriodMs,

@@ -1,26 +1,15 @@
 import { randomBytes } from "node:crypto";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  EventsV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  V1MicroTime,
-  type V1ConfigMap,
-  type V1OwnerReference,
-  type V1Secret,
-} from "@kubernetes/client-node";
+import type { V1ConfigMap, V1OwnerReference, V1Secret } from "@kubernetes/client-node";
 import { GLANCE_STORE_GROUP, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../api/glancestore.js";
 import { GLANCE_STORE_TARGET_PLURAL } from "../api/glancestoretarget.js";
-import { apiStatusOf, withSignal } from "../runtime/kube-request-options.js";
+import { JSON_PATCH, MERGE_PATCH, microTime, type KubeClient } from "../kube/client.js";
+import { apiStatusOf } from "../kube/errors.js";
 import { REPORTING_CONTROLLER } from "./naming.js";
 
 /**
  * Every write the reconcile makes to Kubernetes, behind one small
  * interface so the reconcile can be read as a sequence of intents. The
- * implementation is client-node's typed API; each call has a deadline.
+ * implementation sends each to the apiserver with a deadline.
  */
 export interface KubeWriter {
   /** Creates the object, or replaces it when `resourceVersion` is given (optimistic concurrency). Returns the stored object. */
@@ -55,117 +44,112 @@ export interface StoreEvent {
   readonly action: string;
 }
 
-const REQUEST_TIMEOUT_MS = 30_000;
-const mergePatch = (): ReturnType<typeof setHeaderOptions> =>
-  setHeaderOptions("Content-Type", PatchStrategy.MergePatch, withSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS)));
-const deadline = (): ReturnType<typeof withSignal> => withSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
-
-export class ClientNodeKubeWriter implements KubeWriter {
-  readonly #core: CoreV1Api;
-  readonly #apps: AppsV1Api;
-  readonly #custom: CustomObjectsApi;
-  readonly #events: EventsV1Api;
+/** The KubeWriter of a running operator: each call one request to the apiserver, with the client's deadline (30 s). */
+export class ApiServerKubeWriter implements KubeWriter {
+  readonly #kube: KubeClient;
   readonly #reportingInstance: string;
   readonly #now: () => Date;
 
-  constructor(kubeConfig: KubeConfig, options: { reportingInstance: string; now?: () => Date }) {
-    this.#core = kubeConfig.makeApiClient(CoreV1Api);
-    this.#apps = kubeConfig.makeApiClient(AppsV1Api);
-    this.#custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.#events = kubeConfig.makeApiClient(EventsV1Api);
+  constructor(kube: KubeClient, options: { reportingInstance: string; now?: () => Date }) {
+    this.#kube = kube;
     this.#reportingInstance = options.reportingInstance;
     this.#now = options.now ?? (() => new Date());
   }
 
   async putConfigMap(object: V1ConfigMap, resourceVersion: string | undefined): Promise<V1ConfigMap> {
-    const namespace = object.metadata?.namespace ?? "";
-    const name = object.metadata?.name ?? "";
-    if (resourceVersion === undefined) return this.#core.createNamespacedConfigMap({ namespace, body: object }, deadline());
-    return this.#core.replaceNamespacedConfigMap({ namespace, name, body: { ...object, metadata: { ...object.metadata, resourceVersion } } }, deadline());
+    return this.#put("configmaps", object, resourceVersion);
   }
 
   async putSecret(object: V1Secret, resourceVersion: string | undefined): Promise<V1Secret> {
+    return this.#put("secrets", object, resourceVersion);
+  }
+
+  async #put<T extends V1ConfigMap | V1Secret>(resource: "configmaps" | "secrets", object: T, resourceVersion: string | undefined): Promise<T> {
     const namespace = object.metadata?.namespace ?? "";
     const name = object.metadata?.name ?? "";
-    if (resourceVersion === undefined) return this.#core.createNamespacedSecret({ namespace, body: object }, deadline());
-    return this.#core.replaceNamespacedSecret({ namespace, name, body: { ...object, metadata: { ...object.metadata, resourceVersion } } }, deadline());
+    const kind = resource === "configmaps" ? "ConfigMap" : "Secret";
+    const body = { apiVersion: "v1", kind, ...object };
+    if (resourceVersion === undefined) return this.#kube.request<T>({ method: "POST", path: `/api/v1/namespaces/${namespace}/${resource}`, body });
+    return this.#kube.request<T>({
+      method: "PUT",
+      path: `/api/v1/namespaces/${namespace}/${resource}/${name}`,
+      body: { ...body, metadata: { ...object.metadata, resourceVersion } },
+    });
   }
 
   async deleteConfigMap(namespace: string, name: string): Promise<void> {
-    await ignoreNotFound(this.#core.deleteNamespacedConfigMap({ namespace, name }, deadline()));
+    await ignoreNotFound(this.#kube.request({ method: "DELETE", path: `/api/v1/namespaces/${namespace}/configmaps/${name}` }));
   }
 
   async deleteSecret(namespace: string, name: string): Promise<void> {
-    await ignoreNotFound(this.#core.deleteNamespacedSecret({ namespace, name }, deadline()));
+    await ignoreNotFound(this.#kube.request({ method: "DELETE", path: `/api/v1/namespaces/${namespace}/secrets/${name}` }));
   }
 
   async patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
-    await this.#custom.patchNamespacedCustomObjectStatus(
-      { ...glanceStore(namespace, name), body: { status } },
-      mergePatch(),
-    );
+    await this.#kube.request({ method: "PATCH", path: `${customObjectPath(GLANCE_STORE_PLURAL, namespace, name)}/status`, body: { status }, contentType: MERGE_PATCH });
   }
 
   async patchTargetStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
-    await this.#custom.patchNamespacedCustomObjectStatus(
-      { group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_TARGET_PLURAL, namespace, name, body: { status } },
-      mergePatch(),
-    );
+    await this.#kube.request({ method: "PATCH", path: `${customObjectPath(GLANCE_STORE_TARGET_PLURAL, namespace, name)}/status`, body: { status }, contentType: MERGE_PATCH });
   }
 
   async setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void> {
-    await this.#custom.patchNamespacedCustomObject(
-      { ...glanceStore(namespace, name), body: { metadata: { finalizers: [...finalizers], ...(resourceVersion === undefined ? {} : { resourceVersion }) } } },
-      mergePatch(),
-    );
+    await this.#kube.request({
+      method: "PATCH",
+      path: customObjectPath(GLANCE_STORE_PLURAL, namespace, name),
+      body: { metadata: { finalizers: [...finalizers], ...(resourceVersion === undefined ? {} : { resourceVersion }) } },
+      contentType: MERGE_PATCH,
+    });
   }
 
   async removeStoreFinalizer(namespace: string, name: string, finalizer: string, index: number): Promise<void> {
-    await this.#custom.patchNamespacedCustomObject(
-      {
-        ...glanceStore(namespace, name),
-        body: [
-          { op: "test", path: `/metadata/finalizers/${index}`, value: finalizer },
-          { op: "remove", path: `/metadata/finalizers/${index}` },
-        ],
-      },
-      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch, withSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS))),
-    );
+    await this.#kube.request({
+      method: "PATCH",
+      path: customObjectPath(GLANCE_STORE_PLURAL, namespace, name),
+      body: [
+        { op: "test", path: `/metadata/finalizers/${index}`, value: finalizer },
+        { op: "remove", path: `/metadata/finalizers/${index}` },
+      ],
+      contentType: JSON_PATCH,
+    });
   }
 
   async annotatePodTemplate(kind: "Deployment" | "StatefulSet", namespace: string, name: string, key: string, value: string): Promise<void> {
-    const body = { spec: { template: { metadata: { annotations: { [key]: value } } } } };
-    if (kind === "Deployment") await this.#apps.patchNamespacedDeployment({ namespace, name, body }, mergePatch());
-    else await this.#apps.patchNamespacedStatefulSet({ namespace, name, body }, mergePatch());
+    const resource = kind === "Deployment" ? "deployments" : "statefulsets";
+    await this.#kube.request({
+      method: "PATCH",
+      path: `/apis/apps/v1/namespaces/${namespace}/${resource}/${name}`,
+      body: { spec: { template: { metadata: { annotations: { [key]: value } } } } },
+      contentType: MERGE_PATCH,
+    });
   }
 
   async emitEvent(event: StoreEvent): Promise<void> {
     const now = this.#now();
-    await this.#events.createNamespacedEvent(
-      {
-        namespace: event.namespace,
-        body: {
-          // As client-go's recorder names them: the object's name and the time in hex nanoseconds, plus a random tail.
-          metadata: { name: `${event.regarding.name}.${(BigInt(now.getTime()) * 1_000_000n).toString(16)}${randomBytes(2).toString("hex")}`, namespace: event.namespace },
-          // MicroTime: the apiserver wants six fractional digits, which this subclass writes.
-          eventTime: new V1MicroTime(now.getTime()),
-          reportingController: REPORTING_CONTROLLER,
-          reportingInstance: this.#reportingInstance,
-          action: event.action,
-          reason: event.reason,
-          // The apiserver refuses notes over 1 kB.
-          note: event.note.length > 1000 ? `${event.note.slice(0, 997)}...` : event.note,
-          type: event.type,
-          regarding: { apiVersion: `${GLANCE_STORE_GROUP}/${GLANCE_STORE_VERSION}`, kind: "GlanceStore", namespace: event.namespace, name: event.regarding.name, uid: event.regarding.uid },
-        },
+    await this.#kube.request({
+      method: "POST",
+      path: `/apis/events.k8s.io/v1/namespaces/${event.namespace}/events`,
+      body: {
+        apiVersion: "events.k8s.io/v1",
+        kind: "Event",
+        // As client-go's recorder names them: the object's name and the time in hex nanoseconds, plus a random tail.
+        metadata: { name: `${event.regarding.name}.${(BigInt(now.getTime()) * 1_000_000n).toString(16)}${randomBytes(2).toString("hex")}`, namespace: event.namespace },
+        eventTime: microTime(now.getTime()),
+        reportingController: REPORTING_CONTROLLER,
+        reportingInstance: this.#reportingInstance,
+        action: event.action,
+        reason: event.reason,
+        // The apiserver refuses notes over 1 kB.
+        note: event.note.length > 1000 ? `${event.note.slice(0, 997)}...` : event.note,
+        type: event.type,
+        regarding: { apiVersion: `${GLANCE_STORE_GROUP}/${GLANCE_STORE_VERSION}`, kind: "GlanceStore", namespace: event.namespace, name: event.regarding.name, uid: event.regarding.uid },
       },
-      deadline(),
-    );
+    });
   }
 }
 
-function glanceStore(namespace: string, name: string): { group: string; version: string; plural: string; namespace: string; name: string } {
-  return { group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_PLURAL, namespace, name };
+function customObjectPath(plural: string, namespace: string, name: string): string {
+  return `/apis/${GLANCE_STORE_GROUP}/${GLANCE_STORE_VERSION}/namespaces/${namespace}/${plural}/${name}`;
 }
 
 /** A write attempted by a replica that no longer leads: refused before it reaches the apiserver. */

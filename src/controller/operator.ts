@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { CoordinationV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Secret, type V1StatefulSet } from "@kubernetes/client-node";
+import type { KubernetesObject, V1APIResourceList, V1ConfigMap, V1Deployment, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { GLANCE_STORE_GROUP, GLANCE_STORE_KIND, GLANCE_STORE_PLURAL, GLANCE_STORE_VERSION } from "../api/glancestore.js";
@@ -10,13 +10,13 @@ import { OpenStackClient, type StoreChecker } from "../openstack/index.js";
 import { systemClock, type Clock } from "../runtime/clock.js";
 import { informersLive, informersSynced, leadership, startHttpEndpoints, type HealthCheck, type RunningServer, type TlsOptions } from "../runtime/health-server.js";
 import type { RequestAuthorizer } from "../runtime/metrics-auth.js";
-import { DEFAULT_LEADER_ELECTION_TIMING, LeaderElector, type LeaderElectionTiming } from "../runtime/leader-election.js";
+import { DEFAULT_LEADER_ELECTION_TIMING, kubeLeaseApi, LeaderElector, type LeaderElectionTiming } from "../runtime/leader-election.js";
 import { OperatorMetrics } from "../runtime/metrics.js";
 import { runShutdown, type ShutdownReport } from "../runtime/shutdown.js";
-import { shareConnections } from "../runtime/kube-connections.js";
+import type { KubeClient } from "../kube/client.js";
 import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRET_METADATA, SECRETS, STATEFUL_SETS, type PartialObjectMetadata } from "./informers/resources.js";
 import { Informer } from "./informers/informer.js";
-import { ClientNodeKubeWriter, FencedKubeWriter, type KubeWriter } from "./kube-writer.js";
+import { ApiServerKubeWriter, FencedKubeWriter, type KubeWriter } from "./kube-writer.js";
 import { MANAGED_SELECTOR, OWNED_SELECTOR } from "./naming.js";
 import { credentialsSecretNameOf, type GlanceStoreObject } from "./observe.js";
 import { DEFAULT_GLANCE_STORE_VERSION, TargetReconciler } from "./reconciler.js";
@@ -31,7 +31,8 @@ export interface Address {
 }
 
 export interface OperatorOptions {
-  readonly kubeConfig: KubeConfig;
+  /** The apiserver (src/kube/). */
+  readonly kube: KubeClient;
   /** Namespaces to watch; empty: all. */
   readonly namespaces: readonly string[];
   /**
@@ -79,8 +80,7 @@ export interface OperatorOptions {
  */
 export async function runOperator(options: OperatorOptions, signal: AbortSignal): Promise<ShutdownReport> {
   const { logger } = options;
-  // One keep-alive connection pool for every apiserver request, not a TLS handshake per request.
-  const kubeConfig = shareConnections(options.kubeConfig);
+  const { kube } = options;
   const clock = options.clock ?? systemClock;
   const registry = options.registry ?? new Registry();
   const metrics = new OperatorMetrics(registry, { processMetrics: options.registry === undefined });
@@ -96,9 +96,9 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
     });
   // Every write goes through the fence: once this replica stops leading, a reconcile still running writes nothing more.
   let fence: string | undefined = "not leading yet";
-  const writer = new FencedKubeWriter(options.writer ?? new ClientNodeKubeWriter(kubeConfig, { reportingInstance: identity }), () => fence);
+  const writer = new FencedKubeWriter(options.writer ?? new ApiServerKubeWriter(kube, { reportingInstance: identity }), () => fence);
 
-  const common = { kubeConfig, logger, metrics, clock, namespaces: options.namespaces };
+  const common = { kube, logger, metrics, clock, namespaces: options.namespaces };
   const stores = new Informer<GlanceStoreObject>({
     ...common,
     type: customResourceType<GlanceStoreObject>({ group: GLANCE_STORE_GROUP, version: GLANCE_STORE_VERSION, plural: GLANCE_STORE_PLURAL, kind: GLANCE_STORE_KIND }),
@@ -111,7 +111,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
   const secretData = new SecretData({
     metadata: secretMetadata,
     owned: ownSecrets,
-    fetch: secretFetcher(kubeConfig),
+    fetch: secretFetcher(kube),
     referenced: (namespace, name) => storeLookup.referencing(namespace, name).length > 0,
   });
   const configMaps = new Informer<V1ConfigMap>({ ...common, type: CONFIG_MAPS, labelSelector: OWNED_SELECTOR });
@@ -121,7 +121,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
       ? { deployments: new Informer<V1Deployment>({ ...common, type: DEPLOYMENTS }), statefulSets: new Informer<V1StatefulSet>({ ...common, type: STATEFUL_SETS }) }
       : undefined;
   // GlanceStoreTargets are optional, and so is their CRD: `helm upgrade` does not install a CRD new to the chart.
-  const targetsServed = await servesResource(kubeConfig, GLANCE_STORE_GROUP, GLANCE_STORE_VERSION, GLANCE_STORE_TARGET_PLURAL, logger);
+  const targetsServed = await servesResource(kube, GLANCE_STORE_GROUP, GLANCE_STORE_VERSION, GLANCE_STORE_TARGET_PLURAL, logger);
   const targets = targetsServed
     ? new Informer<GlanceStoreTargetObject>({
         ...common,
@@ -268,7 +268,7 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
 
   if (options.leaderElection.enabled) {
     elector = new LeaderElector({
-      api: kubeConfig.makeApiClient(CoordinationV1Api),
+      api: kubeLeaseApi(kube),
       namespace: options.leaderElection.namespace,
       name: options.leaderElection.name,
       identity,
@@ -310,9 +310,9 @@ export async function runOperator(options: OperatorOptions, signal: AbortSignal)
  * once at start: an operator upgraded before its new CRD is applied runs
  * without that kind and says so, instead of never becoming ready.
  */
-async function servesResource(kubeConfig: KubeConfig, group: string, version: string, plural: string, logger: Logger): Promise<boolean> {
+async function servesResource(kube: KubeClient, group: string, version: string, plural: string, logger: Logger): Promise<boolean> {
   try {
-    const list = await kubeConfig.makeApiClient(CustomObjectsApi).getAPIResources({ group, version });
+    const list = await kube.request<V1APIResourceList>({ method: "GET", path: `/apis/${group}/${version}` });
     if (list.resources.some((resource) => resource.name === plural)) return true;
   } catch (error) {
     logger.debug({ err: error }, "API discovery failed");

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { StoreChecker } from "../openstack/index.js";
 import { compare, CREDENTIALS_CONF_FILE, STORES_CONF_FILE, type RenderedConfig } from "../render/render.js";
 import type { Clock } from "../runtime/clock.js";
-import { apiStatusOf, describeKubeError } from "../runtime/kube-request-options.js";
+import { apiStatusOf, describeKubeError } from "../kube/errors.js";
 import { conditionTransitions, mergeConditions, type Condition } from "./conditions.js";
 import { decideTarget, type StoreDecision, type TargetDecision } from "./decide.js";
 import { NotLeadingError, ownerReferencesOf, type KubeWriter } from "./kube-writer.js";

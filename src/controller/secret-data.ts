@@ -1,5 +1,6 @@
-import { CoreV1Api, type KubeConfig, type V1ObjectMeta, type V1Secret } from "@kubernetes/client-node";
-import { apiStatusOf, describeKubeError, withSignal } from "../runtime/kube-request-options.js";
+import type { V1ObjectMeta, V1Secret } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.js";
+import { apiStatusOf, describeKubeError } from "../kube/errors.js";
 import { withoutManagedFields } from "./informers/resources.js";
 import { secretKey } from "./indexes.js";
 
@@ -149,14 +150,11 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
-const GET_TIMEOUT_MS = 30_000;
-
-/** GET /api/v1/namespaces/<ns>/secrets/<name> with client-node, a 30 s deadline, 404 as undefined. */
-export function secretFetcher(kubeConfig: KubeConfig): SecretFetch {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+/** GET /api/v1/namespaces/<ns>/secrets/<name>, with the client's 30 s deadline; 404 as undefined. */
+export function secretFetcher(kube: KubeClient): SecretFetch {
   return async (namespace, name) => {
     try {
-      return await core.readNamespacedSecret({ namespace, name }, withSignal(AbortSignal.timeout(GET_TIMEOUT_MS)));
+      return await kube.request<V1Secret>({ method: "GET", path: `/api/v1/namespaces/${namespace}/secrets/${name}` });
     } catch (error) {
       if (apiStatusOf(error) === 404) return undefined;
       const described = describeKubeError(error);

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { apiStatusOf } from "../runtime/kube-request-options.js";
+import { apiStatusOf } from "../kube/errors.js";
 
 /**
  * What the operator last wrote to each object's status, by uid. The

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { KubeConfig, V1ConfigMap, V1Deployment, V1Secret } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Deployment, V1Secret } from "@kubernetes/client-node";
+import type { KubeClient } from "../kube/client.js";
 import { Informer } from "../controller/informers/informer.js";
 import { CONFIG_MAPS, DEPLOYMENTS, SECRETS } from "../controller/informers/resources.js";
 import { CONFIG_HASH_ANNOTATION, configMapName, credentialsSecretName, TARGET_LABEL } from "../controller/naming.js";
@@ -9,7 +10,7 @@ import type { Logger } from "../runtime/logger.js";
 import type { GlanceApi } from "./glance.js";
 
 export interface GlanceSyncOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kube: KubeClient;
   readonly namespace: string;
   readonly target: string;
   /** The Deployment that stands for glance-api: its pod template's config hash says when to restart. */
@@ -55,7 +56,7 @@ export class GlanceSync {
 
   constructor(options: GlanceSyncOptions) {
     this.#options = options;
-    const common = { kubeConfig: options.kubeConfig, namespaces: [options.namespace], logger: options.logger.child({ component: "glance-sync" }) };
+    const common = { kube: options.kube, namespaces: [options.namespace], logger: options.logger.child({ component: "glance-sync" }) };
     this.#configMaps = new Informer({ ...common, type: CONFIG_MAPS, labelSelector: `${TARGET_LABEL}=${options.target}` });
     this.#secrets = new Informer({ ...common, type: SECRETS, labelSelector: `${TARGET_LABEL}=${options.target}` });
     this.#deployments = new Informer({ ...common, type: DEPLOYMENTS });

@@ -1,10 +1,42 @@
-import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1LeaseSpec } from "@kubernetes/client-node";
+import type { V1ObjectMeta } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { abortAfter, sleep, systemClock, type Clock } from "./clock.js";
-import { apiStatusOf, describeKubeError, withSignal } from "./kube-request-options.js";
+import { microTime, type KubeClient } from "../kube/client.js";
+import { apiStatusOf, describeKubeError } from "../kube/errors.js";
 
-/** The three Lease calls the elector makes; `CoordinationV1Api` has them. */
-export type LeaseApi = Pick<CoordinationV1Api, "readNamespacedLease" | "createNamespacedLease" | "replaceNamespacedLease">;
+/** A coordination.k8s.io/v1 Lease as the apiserver sends it (times are MicroTime strings). */
+export interface Lease {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: V1ObjectMeta;
+  readonly spec?: LeaseSpec;
+}
+
+export interface LeaseSpec {
+  readonly holderIdentity?: string;
+  readonly leaseDurationSeconds?: number;
+  readonly acquireTime?: string;
+  readonly renewTime?: string;
+  readonly leaseTransitions?: number;
+}
+
+/** The three Lease calls the elector makes. */
+export interface LeaseApi {
+  read(namespace: string, name: string, signal: AbortSignal): Promise<Lease>;
+  create(namespace: string, lease: Lease, signal: AbortSignal): Promise<Lease>;
+  replace(namespace: string, name: string, lease: Lease, signal: AbortSignal): Promise<Lease>;
+}
+
+/** The Lease calls, sent to the apiserver. */
+export function kubeLeaseApi(kube: KubeClient): LeaseApi {
+  const collection = (namespace: string): string => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+  return {
+    read: (namespace, name, signal) => kube.request<Lease>({ method: "GET", path: `${collection(namespace)}/${name}`, signal }),
+    create: (namespace, lease, signal) => kube.request<Lease>({ method: "POST", path: collection(namespace), body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", ...lease }, signal }),
+    replace: (namespace, name, lease, signal) =>
+      kube.request<Lease>({ method: "PUT", path: `${collection(namespace)}/${name}`, body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", ...lease }, signal }),
+  };
+}
 
 export interface LeaderElectionTiming {
   /** How long a Lease is valid after its holder's last renewal; others wait this long before taking over. */
@@ -89,7 +121,7 @@ export class LeaderElector {
   #observed: LeaseRecord | undefined;
   #observedRaw = "";
   #observedAt = 0;
-  #lease: V1Lease | undefined;
+  #lease: Lease | undefined;
   #leading = false;
   #running = false;
 
@@ -243,17 +275,17 @@ export class LeaderElector {
   async #tryAcquireOrRenew(timeoutMs: number, signal: AbortSignal): Promise<Attempt> {
     const deadline = abortAfter(this.#clock, timeoutMs, () => new Error(`the apiserver did not answer a Lease request within ${Math.round(timeoutMs)} ms`));
     const request = AbortSignal.any([signal, deadline.signal]);
-    // node-fetch reports an abort as "The user aborted a request."; say which deadline it was.
+    // An aborted request reports the abort; say which deadline it was.
     const describe = (error: unknown): ReturnType<typeof describeKubeError> =>
       request.aborted && request.reason instanceof Error ? { message: request.reason.message } : describeKubeError(error);
     try {
-      return await this.#attempt(withSignal(request), describe);
+      return await this.#attempt(request, describe);
     } finally {
       deadline.cancel();
     }
   }
 
-  async #attempt(options: ReturnType<typeof withSignal>, describe: (error: unknown) => ReturnType<typeof describeKubeError>): Promise<Attempt> {
+  async #attempt(signal: AbortSignal, describe: (error: unknown) => ReturnType<typeof describeKubeError>): Promise<Attempt> {
     const { api, namespace, name } = this.#options;
     const now = this.#clock.now();
 
@@ -261,7 +293,7 @@ export class LeaderElector {
     // conflict (someone else wrote in between) falls back to reading it.
     if (this.#leading && this.#lease !== undefined) {
       try {
-        const renewed = await api.replaceNamespacedLease({ namespace, name, body: this.#leaseFor(this.#lease, now) }, options);
+        const renewed = await api.replace(namespace, name, this.#leaseFor(this.#lease, now), signal);
         this.#observe(renewed, now);
         return "acquired";
       } catch (error) {
@@ -269,19 +301,16 @@ export class LeaderElector {
       }
     }
 
-    let current: V1Lease;
+    let current: Lease;
     try {
-      current = await api.readNamespacedLease({ namespace, name }, options);
+      current = await api.read(namespace, name, signal);
     } catch (error) {
       if (apiStatusOf(error) !== 404) {
         this.#logger.warn({ error: describe(error) }, "could not read the leader Lease");
         return "failed";
       }
       try {
-        const created = await api.createNamespacedLease(
-          { namespace, body: { metadata: { name, namespace }, spec: this.#specFor(undefined, now) } },
-          options,
-        );
+        const created = await api.create(namespace, { metadata: { name, namespace }, spec: this.#specFor(undefined, now) }, signal);
         this.#observe(created, now);
         return "acquired";
       } catch (createError) {
@@ -299,7 +328,7 @@ export class LeaderElector {
       this.#logger.info({ holder: record.holderIdentity, unchangedForMs: now - this.#observedAt }, "the leader Lease expired; taking it over");
     }
     try {
-      const updated = await api.replaceNamespacedLease({ namespace, name, body: this.#leaseFor(current, now) }, options);
+      const updated = await api.replace(namespace, name, this.#leaseFor(current, now), signal);
       this.#observe(updated, now);
       return "acquired";
     } catch (error) {
@@ -313,23 +342,23 @@ export class LeaderElector {
   async #release(): Promise<void> {
     const { api, namespace, name } = this.#options;
     const deadline = abortAfter(this.#clock, this.#timing.renewDeadlineMs, () => new Error(`the apiserver did not answer within ${this.#timing.renewDeadlineMs} ms`));
-    const options = withSignal(deadline.signal);
+    const signal = deadline.signal;
     try {
-      const current = await api.readNamespacedLease({ namespace, name }, options);
+      const current = await api.read(namespace, name, signal);
       if ((current.spec?.holderIdentity ?? "") !== this.identity) return;
       const now = this.#clock.now();
-      const released: V1Lease = {
+      const released: Lease = {
         ...current,
         spec: {
           ...current.spec,
           holderIdentity: "",
           leaseDurationSeconds: 1,
-          acquireTime: new V1MicroTime(now),
-          renewTime: new V1MicroTime(now),
+          acquireTime: microTime(now),
+          renewTime: microTime(now),
           leaseTransitions: current.spec?.leaseTransitions ?? 0,
         },
       };
-      const written = await api.replaceNamespacedLease({ namespace, name, body: released }, options);
+      const written = await api.replace(namespace, name, released, signal);
       this.#observe(written, now);
       this.#logger.info("released the leader Lease");
     } catch (error) {
@@ -339,7 +368,7 @@ export class LeaderElector {
     }
   }
 
-  #leaseFor(current: V1Lease, now: number): V1Lease {
+  #leaseFor(current: Lease, now: number): Lease {
     return {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
@@ -348,21 +377,21 @@ export class LeaderElector {
     };
   }
 
-  #specFor(previous: V1LeaseSpec | undefined, now: number): V1LeaseSpec {
+  #specFor(previous: LeaseSpec | undefined, now: number): LeaseSpec {
     const wasMine = previous?.holderIdentity === this.identity;
     const acquired = wasMine && previous?.acquireTime !== undefined ? new Date(previous.acquireTime).getTime() : now;
     return {
       ...previous,
       holderIdentity: this.identity,
       leaseDurationSeconds: Math.ceil(this.#timing.leaseDurationMs / 1000),
-      acquireTime: new V1MicroTime(acquired),
-      renewTime: new V1MicroTime(now),
+      acquireTime: microTime(acquired),
+      renewTime: microTime(now),
       leaseTransitions: wasMine ? (previous?.leaseTransitions ?? 0) : previous === undefined ? 0 : (previous.leaseTransitions ?? 0) + 1,
     };
   }
 
   /** Records what the Lease says; the expiry clock restarts only when its content changed. */
-  #observe(lease: V1Lease, now: number): void {
+  #observe(lease: Lease, now: number): void {
     this.#lease = lease;
     const spec = lease.spec ?? {};
     const record: LeaseRecord = {

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { V1SubjectAccessReview, V1TokenReview } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "./clock.js";
-import { withSignal } from "./kube-request-options.js";
+import type { KubeClient } from "../kube/client.js";
 
 /** What the metrics server does with a request before serving it. */
 export type AccessDecision =
@@ -89,35 +89,38 @@ export function kubernetesAuthorizer(options: { reviews: ReviewApi; logger: Logg
   };
 }
 
-/** The reviews through client-node, as the operator's ServiceAccount. */
-export function kubeReviewApi(kubeConfig: KubeConfig): ReviewApi {
-  const authentication = kubeConfig.makeApiClient(AuthenticationV1Api);
-  const authorization = kubeConfig.makeApiClient(AuthorizationV1Api);
+/** The reviews, asked of the apiserver as the operator's ServiceAccount. */
+export function kubeReviewApi(kube: KubeClient): ReviewApi {
   return {
     async reviewToken(token, signal) {
-      const review = await authentication.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } } }, withSignal(signal));
+      const review = await kube.request<V1TokenReview>({
+        method: "POST",
+        path: "/apis/authentication.k8s.io/v1/tokenreviews",
+        body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } },
+        signal,
+      });
       const status = review.status;
       if (status?.authenticated !== true || status.user?.username === undefined) return undefined;
       const { username, uid, groups, extra } = status.user;
       return { username, ...(uid === undefined ? {} : { uid }), ...(groups === undefined ? {} : { groups }), ...(extra === undefined ? {} : { extra }) };
     },
     async mayGet(user, path, signal) {
-      const review = await authorization.createSubjectAccessReview(
-        {
-          body: {
-            apiVersion: "authorization.k8s.io/v1",
-            kind: "SubjectAccessReview",
-            spec: {
-              user: user.username,
-              ...(user.uid === undefined ? {} : { uid: user.uid }),
-              ...(user.groups === undefined ? {} : { groups: [...user.groups] }),
-              ...(user.extra === undefined ? {} : { extra: Object.fromEntries(Object.entries(user.extra).map(([k, v]) => [k, [...v]])) }),
-              nonResourceAttributes: { path, verb: "get" },
-            },
+      const review = await kube.request<V1SubjectAccessReview>({
+        method: "POST",
+        path: "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            user: user.username,
+            ...(user.uid === undefined ? {} : { uid: user.uid }),
+            ...(user.groups === undefined ? {} : { groups: [...user.groups] }),
+            ...(user.extra === undefined ? {} : { extra: Object.fromEntries(Object.entries(user.extra).map(([k, v]) => [k, [...v]])) }),
+            nonResourceAttributes: { path, verb: "get" },
           },
         },
-        withSignal(signal),
-      );
+        signal,
+      });
       return review.status?.allowed === true;
     },
   };

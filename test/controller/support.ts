@@ -1,5 +1,6 @@
 import { Writable } from "node:stream";
 import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../../src/kube/client.js";
 import { createLogger, type Logger } from "../../src/runtime/logger.js";
 import type { DevStack } from "../../src/devstack/stack.js";
 import type { KubeCluster } from "../../src/devstack/kube.js";
@@ -32,4 +33,9 @@ export function kubeConfigOf(stack: DevStack): KubeConfig {
   const config = new KubeConfig();
   config.loadFromFile(kubeOf(stack).kubeconfigPath);
   return config;
+}
+
+/** The operator's own apiserver client, as `run` makes it from the stack's kubeconfig. */
+export function kubeClientOf(stack: DevStack): Promise<KubeClient> {
+  return KubeClient.load({ kubeconfig: kubeOf(stack).kubeconfigPath });
 }

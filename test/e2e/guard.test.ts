@@ -9,14 +9,15 @@ import test from "ava";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ClientNodeKubeWriter, FencedKubeWriter, NotLeadingError } from "../../src/controller/kube-writer.js";
+import { ApiServerKubeWriter, FencedKubeWriter, NotLeadingError } from "../../src/controller/kube-writer.js";
+import { KubeClient } from "../../src/kube/client.js";
 import { FINALIZER } from "../../src/controller/naming.js";
 import { createCertificateAuthority, issueCertificate } from "../../src/devstack/certs.js";
 import { startFaultProxy } from "../../src/devstack/fault-proxy.js";
 import { GlanceStartError } from "../../src/devstack/glance.js";
 import { waitFor } from "../../src/devstack/wait.js";
 import { GLANCE_CONF_DIR } from "../../src/render/glance-paths.js";
-import { apiStatusOf } from "../../src/runtime/kube-request-options.js";
+import { apiStatusOf } from "../../src/kube/errors.js";
 import { condition, E2E, isReady, NAMESPACE, unique, type OperatorProcess, type StoreJson } from "./support.js";
 
 let e2e: E2E;
@@ -222,7 +223,7 @@ test.serial("releasing the finalizer never drops a finalizer another controller 
   await e2e.waitForStore(name, "seen by the operator", (s) => condition(s, "CredentialsValid")?.reason === "SecretNotFound");
   // The operator read the finalizer at index 0; then another controller puts its own in front.
   await e2e.kube.kubectl(["patch", "glancestore", "-n", NAMESPACE, name, "--type=json", "-p", JSON.stringify([{ op: "add", path: "/metadata/finalizers/0", value: "example.com/other" }])]);
-  const writer = new ClientNodeKubeWriter(e2e.kubeConfig, { reportingInstance: "test" });
+  const writer = new ApiServerKubeWriter(await KubeClient.load({ kubeconfig: e2e.kube.kubeconfigPath }), { reportingInstance: "test" });
   const stale = await t.throwsAsync(writer.removeStoreFinalizer(NAMESPACE, name, FINALIZER, 0));
   t.is(apiStatusOf(stale), 422, "the precondition failed: nothing was removed");
   t.deepEqual((await e2e.getStore(name))?.metadata.finalizers, ["example.com/other", FINALIZER]);

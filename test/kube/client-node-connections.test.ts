@@ -1,7 +1,7 @@
 import test from "ava";
 import type { Agent } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
-import { shareConnections } from "../../src/runtime/kube-connections.js";
+import { shareConnections } from "../../src/kube/client-node-connections.js";
 
 function kubeConfig(cluster: { server: string; proxyUrl?: string; caData?: string }): KubeConfig {
   const config = new KubeConfig();

@@ -8,10 +8,10 @@ import { CONFIG_MAPS } from "../../src/controller/informers/resources.js";
 import { Outcome } from "../../src/controller/outcome.js";
 import { WorkQueue } from "../../src/controller/workqueue.js";
 import { informersLive, informersSynced, leadership, startHttpEndpoints } from "../../src/runtime/health-server.js";
-import { LeaderElector } from "../../src/runtime/leader-election.js";
+import { kubeLeaseApi, LeaderElector } from "../../src/runtime/leader-election.js";
 import { OperatorMetrics } from "../../src/runtime/metrics.js";
 import { shutdownOnAbort } from "../../src/runtime/shutdown.js";
-import { captureLogger, kubeConfigOf } from "../controller/support.js";
+import { captureLogger, kubeClientOf, kubeConfigOf } from "../controller/support.js";
 
 let stack: DevStack;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -29,13 +29,14 @@ test("on the shutdown signal: informers stop, in-flight work finishes while the 
   const kubeConfig = kubeConfigOf(stack);
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const leases = kubeConfig.makeApiClient(CoordinationV1Api);
+  const kube = await kubeClientOf(stack);
   await core.createNamespace({ body: { metadata: { name: "shutdown" } } });
   const { logger, records } = captureLogger("info");
   const registry = new Registry();
   const metrics = new OperatorMetrics(registry);
 
   // The process as the CLI composes it, with the reconcile replaced by one the test finishes by hand.
-  const informer = new Informer<V1ConfigMap>({ kubeConfig, type: CONFIG_MAPS, namespaces: ["shutdown"], logger, metrics });
+  const informer = new Informer<V1ConfigMap>({ kube, type: CONFIG_MAPS, namespaces: ["shutdown"], logger, metrics });
   let finishReconcile: (() => void) | undefined;
   const reconciled: string[] = [];
   const queue = new WorkQueue({
@@ -50,7 +51,7 @@ test("on the shutdown signal: informers stop, in-flight work finishes while the 
   });
   informer.addHandlers({ add: (cm) => queue.add(`${cm.metadata!.namespace}/${cm.metadata!.name}`) });
   const elector = new LeaderElector({
-    api: leases,
+    api: kubeLeaseApi(kube),
     namespace: "shutdown",
     name: "glance-store-operator",
     identity: "replica-a",

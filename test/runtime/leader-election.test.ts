@@ -3,18 +3,19 @@ import { CoordinationV1Api, V1MicroTime } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
 import { waitFor } from "../../src/devstack/wait.js";
-import { LeaderElector, type LeaderElectionTiming, type LeaderElectorOptions } from "../../src/runtime/leader-election.js";
+import { kubeLeaseApi, LeaderElector, type LeaseApi, type LeaderElectionTiming, type LeaderElectorOptions } from "../../src/runtime/leader-election.js";
 import { OperatorMetrics } from "../../src/runtime/metrics.js";
-import { apiStatusOf, describeKubeError, withSignal } from "../../src/runtime/kube-request-options.js";
-import { captureLogger, kubeConfigOf, kubeOf } from "../controller/support.js";
+import { captureLogger, kubeClientOf, kubeConfigOf, kubeOf } from "../controller/support.js";
 
 let stack: DevStack;
 let leases: CoordinationV1Api;
+let leaseApi: LeaseApi;
 const stops: (() => Promise<void>)[] = [];
 
 test.before(async () => {
   stack = await startDevStack({ openstack: false });
   leases = kubeConfigOf(stack).makeApiClient(CoordinationV1Api);
+  leaseApi = kubeLeaseApi(await kubeClientOf(stack));
 });
 
 test.after.always(async () => {
@@ -48,7 +49,7 @@ function candidate(lease: string, identity: string, timeline: Timeline, extra: P
   const { logger, records } = captureLogger();
   const controller = new AbortController();
   const elector = new LeaderElector({
-    api: kubeConfigOf(stack).makeApiClient(CoordinationV1Api),
+    api: leaseApi,
     namespace: NAMESPACE,
     name: lease,
     identity,
@@ -220,22 +221,10 @@ test.serial("a leader that cannot reach the apiserver stops leading within the r
 
 test("timing that could let two replicas lead at once is refused with the values", (t) => {
   const { logger } = captureLogger();
-  const base = { api: {} as CoordinationV1Api, namespace: "x", name: "y", identity: "z", logger, onStartedLeading: () => {} };
+  const base = { api: {} as LeaseApi, namespace: "x", name: "y", identity: "z", logger, onStartedLeading: () => {} };
   t.throws(() => new LeaderElector({ ...base, timing: { leaseDurationMs: 10_000, renewDeadlineMs: 10_000 } }), {
     message: /leaseDurationMs \(10000\) must be longer than renewDeadlineMs \(10000\)/,
   });
   t.throws(() => new LeaderElector({ ...base, timing: { renewDeadlineMs: 2_000, retryPeriodMs: 2_000 } }), { message: /renewDeadlineMs \(2000\) must be longer/ });
   t.throws(() => new LeaderElector({ ...base, identity: "" }), { message: /non-empty identity/ });
-});
-
-test("client-node calls get a deadline through withSignal, and their failures a short description", async (t) => {
-  const missing = await t.throwsAsync(leases.readNamespacedLease({ name: "missing", namespace: NAMESPACE }));
-  t.deepEqual(describeKubeError(missing), { status: 404, reason: "NotFound", message: 'leases.coordination.k8s.io "missing" not found' });
-  t.is(apiStatusOf(missing), 404);
-  const aborted = new AbortController();
-  aborted.abort(new Error("deadline passed"));
-  // node-fetch rejects with its own AbortError, which is not a native Error.
-  const error = await t.throwsAsync(leases.readNamespacedLease({ name: "missing", namespace: NAMESPACE }, withSignal(aborted.signal)), { any: true });
-  t.is(apiStatusOf(error), undefined, "cut short before the apiserver answered");
-  t.regex(describeKubeError(error).message, /abort/i);
 });

@@ -1,9 +1,11 @@
 import type { IncomingMessage } from "node:http";
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { systemClock, type CancelTimer, type Clock } from "../../runtime/clock.js";
 import type { InformerMetrics, InformerRestartReason } from "../../runtime/metrics.js";
-import { apiErrorFrom, kubeGet, readBody, timeoutSignal } from "./kube-http.js";
+import { readBody, type KubeClient, type KubeStream } from "../../kube/client.js";
+import { apiStatusOf } from "../../kube/errors.js";
+import { apiErrorFrom, timeoutSignal } from "./kube-http.js";
 import { acceptHeader, apiVersionOf, collectionPath, resourceName, type ResourceType } from "./resources.js";
 
 export interface InformerBackoff {
@@ -16,7 +18,7 @@ export interface InformerBackoff {
 }
 
 export interface InformerOptions<T extends KubernetesObject> {
-  readonly kubeConfig: KubeConfig;
+  readonly kube: KubeClient;
   readonly type: ResourceType<T>;
   /** Namespaces to watch, one list-and-watch each; omitted or empty means all namespaces (one cluster-wide watch). */
   readonly namespaces?: readonly string[];
@@ -87,14 +89,15 @@ export interface InformerStats {
 const DEFAULT_BACKOFF: InformerBackoff = { initialMs: 800, maxMs: 30_000, resetAfterMs: 120_000 };
 
 /**
- * A list-and-watch cache of one resource type, built on client-node's
- * `ListWatch` (which lists, watches, re-lists on 410 and diffs a re-list into
- * add/update/delete) and making it survive what `ListWatch` does not:
+ * A list-and-watch cache of one resource type, as client-go's reflector
+ * keeps one: list (in pages), watch from the list's resourceVersion with
+ * bookmarks, resume a watch the apiserver ended from the last
+ * resourceVersion seen, and list again on 410 (Gone), diffing the new list
+ * into add/update/delete. Besides:
  *
- * - `ListWatch` stops for good on any error but 410 (docs/foundations.md section 6).
- *   Here every error restarts it after an exponential backoff. A restart is
- *   a new epoch: a fresh `ListWatch` that lists again (so changes made while
- *   nothing was watching are seen) and whose result is diffed against this
+ * - Every other error restarts the informer after an exponential backoff.
+ *   A restart is a new epoch that lists again (so changes made while
+ *   nothing was watching are seen) and whose list is diffed against this
  *   cache; the old epoch is aborted and its connection closed before the new
  *   one opens, so there are never two watches at once.
  * - A watchdog restarts a watch that went silent (no event, no bookmark).
@@ -126,7 +129,7 @@ export class Informer<T extends KubernetesObject> {
     this.#allNamespaces = namespaces.length === 0;
     this.#logger = options.logger.child({ resource: this.resource });
     const shared: SharedConfig<T> = {
-      kubeConfig: options.kubeConfig,
+      kube: options.kube,
       type: options.type,
       labelSelector: options.labelSelector,
       logger: this.#logger,
@@ -296,7 +299,7 @@ export class Informer<T extends KubernetesObject> {
 type InformerEvent<T> = { type: "add"; object: T } | { type: "update"; old: T; object: T } | { type: "delete"; object: T };
 
 interface SharedConfig<T extends KubernetesObject> {
-  readonly kubeConfig: KubeConfig;
+  readonly kube: KubeClient;
   readonly type: ResourceType<T>;
   readonly labelSelector: string | undefined;
   readonly logger: Logger;
@@ -320,12 +323,11 @@ class EpochEndedError extends Error {
   override readonly name = "EpochEndedError";
 }
 
-interface Epoch<T extends KubernetesObject> {
+interface Epoch {
   readonly id: number;
   readonly abort: AbortController;
-  listWatch: ListWatch<T> | undefined;
-  /** The first list of this epoch was applied (the first watch began). */
-  listed: boolean;
+  /** Where the next watch resumes; empty: list first. */
+  resourceVersion: string;
   connectedAt: number | undefined;
   openRequests: number;
   closedWaiters: (() => void)[];
@@ -347,7 +349,7 @@ class ScopeRunner<T extends KubernetesObject> {
   readonly #shared: SharedConfig<T>;
   readonly #path: string;
   readonly #logger: Logger;
-  #epoch: Epoch<T> | undefined;
+  #epoch: Epoch | undefined;
   #nextEpochId = 1;
   #failures = 0;
   #running = false;
@@ -392,28 +394,33 @@ class ScopeRunner<T extends KubernetesObject> {
   }
 
   #begin(): void {
-    const epoch: Epoch<T> = {
+    const epoch: Epoch = {
       id: this.#nextEpochId++,
       abort: new AbortController(),
-      listWatch: undefined,
-      listed: false,
+      resourceVersion: "",
       connectedAt: undefined,
       openRequests: 0,
       closedWaiters: [],
     };
     this.#epoch = epoch;
     this.#progress();
-    const transport = new EpochWatch(this.#shared.kubeConfig, (path, query, callback, done) => this.#watch(epoch, path, query, callback, done));
-    const listWatch = new ListWatch<T>(this.#path, transport, () => this.#list(epoch), false, this.#shared.labelSelector);
-    epoch.listWatch = listWatch;
-    listWatch.on("add", (object) => this.#upsert(epoch, object));
-    listWatch.on("update", (object) => this.#upsert(epoch, object));
-    listWatch.on("delete", (object) => this.#remove(epoch, object));
-    listWatch.on("error", (error) => this.#failed(epoch, error));
-    listWatch.start().catch((error: unknown) => this.#failed(epoch, error));
+    this.#run(epoch).catch((error: unknown) => this.#failed(epoch, error));
   }
 
-  async #list(epoch: Epoch<T>): Promise<KubernetesListObject<T>> {
+  /** Lists, then watches and resumes watching until an error ends the epoch; lists again after a 410. */
+  async #run(epoch: Epoch): Promise<void> {
+    for (;;) {
+      this.#checkCurrent(epoch);
+      if (epoch.resourceVersion === "") {
+        const { items, resourceVersion } = await this.#list(epoch);
+        this.#applyList(epoch, items);
+        epoch.resourceVersion = resourceVersion;
+      }
+      await this.#watch(epoch);
+    }
+  }
+
+  async #list(epoch: Epoch): Promise<{ items: T[]; resourceVersion: string }> {
     this.#checkCurrent(epoch);
     this.lists++;
     const { type, labelSelector, pageSize, requestTimeoutMs, clock } = this.#shared;
@@ -443,75 +450,70 @@ class ScopeRunner<T extends KubernetesObject> {
         if (decoded !== undefined) items.push(decoded);
       }
     } while (continueToken !== undefined);
-    return { apiVersion: apiVersionOf(type), kind: `${type.kind}List`, metadata: { resourceVersion }, items };
+    return { items, resourceVersion };
   }
 
-  #watch(
-    epoch: Epoch<T>,
-    path: string,
-    query: WatchQuery,
-    callback: WatchCallback,
-    done: (error: unknown) => void,
-  ): AbortController {
-    const controller = new AbortController();
-    // A ListWatch of an ended epoch must not open anything; it is dropped unanswered.
-    if (epoch !== this.#epoch || !this.#running) return controller;
-    if (!epoch.listed) {
-      epoch.listed = true;
-      this.#afterFirstList(epoch);
-    }
+  /**
+   * One watch from `epoch.resourceVersion`. Resolves once it ended and its
+   * connection is gone: normally (the server's timeout; watch again from the
+   * last resourceVersion) or with 410 (resourceVersion emptied: list again).
+   * Rejects on any other failure.
+   */
+  #watch(epoch: Epoch): Promise<void> {
+    this.#checkCurrent(epoch);
     this.watches++;
-    const { requestTimeoutMs, serverWatchTimeoutSeconds, random, clock } = this.#shared;
+    const { requestTimeoutMs, serverWatchTimeoutSeconds, random, clock, labelSelector } = this.#shared;
+    const controller = new AbortController();
     const timeout = timeoutSignal(clock, requestTimeoutMs, `watching ${this.#shared.resource} in ${this.label}`);
     const request = this.#request(
       epoch,
-      path,
+      this.#path,
       {
         watch: "true",
         allowWatchBookmarks: "true",
-        resourceVersion: stringOrUndefined(query["resourceVersion"]),
-        labelSelector: stringOrUndefined(query["labelSelector"]),
-        fieldSelector: stringOrUndefined(query["fieldSelector"]),
+        resourceVersion: epoch.resourceVersion,
+        labelSelector,
         timeoutSeconds: String(Math.floor(serverWatchTimeoutSeconds * (1 + random()))),
       },
       AbortSignal.any([controller.signal, timeout.signal]),
       acceptHeader(this.#shared.type, "watch"),
     );
-    let finished = false;
-    const finish = (error: unknown): void => {
-      if (finished) return;
-      finished = true;
-      timeout.cancel();
-      controller.abort();
-      // ListWatch answers `done` by watching again: not before this connection is closed.
-      void request.closed.then(() => {
-        if (epoch !== this.#epoch) return;
-        // ListWatch's done handler is async; its failures are this epoch's failures.
-        Promise.resolve(done(error) as unknown).catch((e: unknown) => this.#failed(epoch, e));
-      });
-    };
-    request.response.then(
-      (response) => {
+    return new Promise<void>((resolve, reject) => {
+      let finished = false;
+      const finish = (error: unknown): void => {
+        if (finished) return;
+        finished = true;
         timeout.cancel();
-        if (response.statusCode !== 200) {
-          apiErrorFrom(response, `watching ${this.#shared.resource} in ${this.label}`).then(finish, finish);
-          return;
-        }
-        epoch.connectedAt = clock.now();
-        this.#progress();
-        this.#stream(epoch, response, callback, finish);
-      },
-      (error: unknown) => finish(error),
-    );
-    return controller;
+        controller.abort();
+        // The next request (a watch, or a list after 410) opens only once this connection is gone.
+        void request.closed.then(() => {
+          if (error === null || error === undefined) {
+            resolve();
+          } else if (apiStatusOf(error) === 410) {
+            epoch.resourceVersion = "";
+            resolve();
+          } else {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        });
+      };
+      request.response.then(
+        (response) => {
+          timeout.cancel();
+          if (response.statusCode !== 200) {
+            apiErrorFrom(response, `watching ${this.#shared.resource} in ${this.label}`).then(finish, finish);
+            return;
+          }
+          epoch.connectedAt = clock.now();
+          this.#progress();
+          this.#stream(epoch, response, finish);
+        },
+        (error: unknown) => finish(error),
+      );
+    });
   }
 
-  #stream(
-    epoch: Epoch<T>,
-    response: IncomingMessage,
-    callback: WatchCallback,
-    finish: (error: unknown) => void,
-  ): void {
+  #stream(epoch: Epoch, response: IncomingMessage, finish: (error: unknown) => void): void {
     response.setEncoding("utf8");
     let buffered = "";
     response.on("data", (chunk: string) => {
@@ -520,7 +522,7 @@ class ScopeRunner<T extends KubernetesObject> {
       while ((newline = buffered.indexOf("\n")) >= 0) {
         const line = buffered.slice(0, newline).trim();
         buffered = buffered.slice(newline + 1);
-        if (line !== "" && epoch === this.#epoch) this.#deliver(epoch, line, callback);
+        if (line !== "" && epoch === this.#epoch) this.#deliver(epoch, line);
       }
     });
     response.once("end", () => finish(null));
@@ -530,8 +532,8 @@ class ScopeRunner<T extends KubernetesObject> {
     });
   }
 
-  #deliver(epoch: Epoch<T>, line: string, callback: WatchCallback): void {
-    let event: { type?: string; object?: KubernetesObject };
+  #deliver(epoch: Epoch, line: string): void {
+    let event: { type?: string; object?: KubernetesObject & { code?: unknown } };
     try {
       event = JSON.parse(line) as typeof event;
     } catch {
@@ -541,15 +543,22 @@ class ScopeRunner<T extends KubernetesObject> {
     this.#progress();
     const { type, object } = event;
     if (type === undefined || object === undefined) return;
-    let delivered: unknown = object;
-    if (type === "ADDED" || type === "MODIFIED" || type === "DELETED") {
-      delivered = this.#decode(object);
-      if (delivered === undefined) return;
-    } else if (type === "ERROR") {
+    if (type === "ERROR") {
+      // The apiserver ends the watch after this event. 410: what we had is gone from its history, list again; otherwise resume.
+      if (object.code === 410) epoch.resourceVersion = "";
       this.#logger.info({ status: object }, "the apiserver ended the watch with an error event; resuming or re-listing");
+      return;
     }
-    const result: unknown = callback(type, delivered, event);
-    Promise.resolve(result).catch((error: unknown) => this.#failed(epoch, error));
+    if (type === "ADDED" || type === "MODIFIED") {
+      const decoded = this.#decode(object);
+      if (decoded !== undefined) this.#upsert(epoch, decoded);
+    } else if (type === "DELETED") {
+      this.#remove(epoch, keyOf(object));
+    } else if (type !== "BOOKMARK") {
+      return;
+    }
+    const resourceVersion = object.metadata?.resourceVersion;
+    if (resourceVersion !== undefined && resourceVersion !== "") epoch.resourceVersion = resourceVersion;
   }
 
   #decode(raw: KubernetesObject): T | undefined {
@@ -562,11 +571,11 @@ class ScopeRunner<T extends KubernetesObject> {
   }
 
   /** Opens a request of `epoch`, counting it until its connection is gone. */
-  #request(epoch: Epoch<T>, path: string, query: Record<string, string | undefined>, signal: AbortSignal, accept: string): ReturnType<typeof kubeGet> {
+  #request(epoch: Epoch, path: string, query: Record<string, string | undefined>, signal: AbortSignal, accept: string): KubeStream {
     epoch.openRequests++;
     this.openRequests++;
     this.maxOpenRequests = Math.max(this.maxOpenRequests, this.openRequests);
-    const request = kubeGet(this.#shared.kubeConfig, path, query, AbortSignal.any([epoch.abort.signal, signal]), accept);
+    const request = this.#shared.kube.open(path, query, AbortSignal.any([epoch.abort.signal, signal]), accept);
     void request.closed.then(() => {
       epoch.openRequests--;
       this.openRequests--;
@@ -579,23 +588,21 @@ class ScopeRunner<T extends KubernetesObject> {
     return request;
   }
 
-  #closed(epoch: Epoch<T>): Promise<void> {
+  #closed(epoch: Epoch): Promise<void> {
     if (epoch.openRequests === 0) return Promise.resolve();
     return new Promise((resolve) => epoch.closedWaiters.push(resolve));
   }
 
-  #afterFirstList(epoch: Epoch<T>): void {
-    const listWatch = epoch.listWatch;
-    if (listWatch === undefined) return;
-    // Objects cached from an earlier epoch that the new list does not hold
-    // were deleted while nothing watched.
-    for (const [key, object] of this.objects) {
-      const { namespace, name } = object.metadata ?? {};
-      if (listWatch.get(name ?? "", namespace ?? "") === undefined) {
-        this.objects.delete(key);
-        this.#shared.stored(key, undefined);
-        this.#shared.emit({ type: "delete", object });
-      }
+  /** Applies a full list: objects cached before (an earlier epoch, or before a 410) that it does not hold were deleted while nothing watched. */
+  #applyList(epoch: Epoch, items: readonly T[]): void {
+    this.#checkCurrent(epoch);
+    const listed = new Set<string>();
+    for (const object of items) {
+      listed.add(keyOf(object));
+      this.#upsert(epoch, object);
+    }
+    for (const key of [...this.objects.keys()]) {
+      if (!listed.has(key)) this.#remove(epoch, key);
     }
     if (!this.synced) {
       this.synced = true;
@@ -604,7 +611,7 @@ class ScopeRunner<T extends KubernetesObject> {
     }
   }
 
-  #upsert(epoch: Epoch<T>, object: T): void {
+  #upsert(epoch: Epoch, object: T): void {
     if (epoch !== this.#epoch) return;
     const key = keyOf(object);
     const old = this.objects.get(key);
@@ -617,16 +624,16 @@ class ScopeRunner<T extends KubernetesObject> {
     }
   }
 
-  #remove(epoch: Epoch<T>, object: T): void {
+  #remove(epoch: Epoch, key: string): void {
     if (epoch !== this.#epoch) return;
-    const key = keyOf(object);
-    if (this.objects.delete(key)) {
+    const object = this.objects.get(key);
+    if (object !== undefined && this.objects.delete(key)) {
       this.#shared.stored(key, undefined);
       this.#shared.emit({ type: "delete", object });
     }
   }
 
-  #failed(epoch: Epoch<T>, error: unknown): void {
+  #failed(epoch: Epoch, error: unknown): void {
     if (epoch !== this.#epoch || error instanceof EpochEndedError || !this.#running) return;
     this.#restart("error", error);
   }
@@ -684,35 +691,9 @@ class ScopeRunner<T extends KubernetesObject> {
     this.#lastProgressAt = this.#shared.clock.now();
   }
 
-  #checkCurrent(epoch: Epoch<T>): void {
+  #checkCurrent(epoch: Epoch): void {
     if (epoch !== this.#epoch) throw new EpochEndedError(`a list of an ended epoch of the ${this.#shared.resource} informer`);
   }
-}
-
-/**
- * client-node's `Watch` with its transport replaced: `ListWatch` takes a
- * `Watch` in its constructor, and this one routes every watch through the
- * epoch that owns it.
- */
-class EpochWatch extends Watch {
-  readonly #open: WatchOpener;
-
-  constructor(kubeConfig: KubeConfig, open: WatchOpener) {
-    super(kubeConfig);
-    this.#open = open;
-  }
-
-  override watch(path: string, query: WatchQuery, callback: WatchCallback, done: (error: unknown) => void): Promise<AbortController> {
-    return Promise.resolve(this.#open(path, query, callback, done));
-  }
-}
-
-type WatchQuery = Record<string, string | number | boolean | undefined>;
-type WatchCallback = (phase: string, object: unknown, event?: unknown) => void;
-type WatchOpener = (path: string, query: WatchQuery, callback: WatchCallback, done: (error: unknown) => void) => AbortController;
-
-function stringOrUndefined(value: string | number | boolean | undefined): string | undefined {
-  return value === undefined || value === "" ? undefined : String(value);
 }
 
 /** One index: value -> the objects filed under it (by cache key), and key -> its values, to unfile an object that changed. */

@@ -2,7 +2,6 @@ import type { KubernetesObject, V1ConfigMap, V1Deployment, V1ObjectMeta, V1Secre
 // The generated serializer turns the apiserver's JSON into the same model
 // classes (Dates for timestamps) the typed API clients return; the package
 // has no export map and the version is pinned, so the deep import is stable.
-import { ObjectSerializer } from "@kubernetes/client-node/dist/gen/models/ObjectSerializer.js";
 
 /**
  * A kind of object an informer can list and watch: where it lives in the API
@@ -81,14 +80,22 @@ export function withoutManagedFields<T extends KubernetesObject>(raw: T): T {
   return { ...raw, metadata: kept };
 }
 
-function builtIn<T extends KubernetesObject>(group: string, version: string, plural: string, kind: string, model: string, trim: (raw: KubernetesObject) => KubernetesObject = (raw) => raw): ResourceType<T> {
+/**
+ * A built-in kind, cached as the JSON the apiserver sent (less managedFields
+ * and what `trim` leaves out). client-node's types are used for its shape,
+ * but its timestamps stay RFC 3339 strings where those types say `Date`:
+ * client-node's model classes, which would convert them, cost the process
+ * about 70 MB to load, and nothing of the operator reads a built-in
+ * object's timestamps but to test whether one is set.
+ */
+function builtIn<T extends KubernetesObject>(group: string, version: string, plural: string, kind: string, trim: (raw: KubernetesObject) => KubernetesObject = (raw) => raw): ResourceType<T> {
   return {
     group,
     version,
     plural,
     kind,
     namespaced: true,
-    decode: (raw) => ObjectSerializer.deserialize(trim(withoutManagedFields(raw)), model, "") as T,
+    decode: (raw) => trim(withoutManagedFields(raw)) as T,
   };
 }
 
@@ -117,7 +124,7 @@ function workloadRolloutView(raw: KubernetesObject): KubernetesObject {
 }
 
 /** Full Secrets: the operator's own rendered ones, with a label selector (OWNED_SELECTOR). */
-export const SECRETS: ResourceType<V1Secret> = builtIn("", "v1", "secrets", "Secret", "V1Secret");
+export const SECRETS: ResourceType<V1Secret> = builtIn("", "v1", "secrets", "Secret");
 /** Every Secret's metadata, never its data: which Secrets exist, with their uid and resourceVersion. */
 export const SECRET_METADATA: ResourceType<PartialObjectMetadata> = {
   group: "",
@@ -127,12 +134,12 @@ export const SECRET_METADATA: ResourceType<PartialObjectMetadata> = {
   namespaced: true,
   metadataOnly: true,
   // Only `metadata` is kept, even from an apiserver that answered with whole objects.
-  decode: (raw) => ({ apiVersion: "meta.k8s.io/v1", kind: "PartialObjectMetadata", metadata: ObjectSerializer.deserialize(withoutManagedFields(raw).metadata ?? {}, "V1ObjectMeta", "") as V1ObjectMeta }),
+  decode: (raw) => ({ apiVersion: "meta.k8s.io/v1", kind: "PartialObjectMetadata", metadata: withoutManagedFields(raw).metadata ?? {} }),
 };
-export const CONFIG_MAPS: ResourceType<V1ConfigMap> = builtIn("", "v1", "configmaps", "ConfigMap", "V1ConfigMap");
+export const CONFIG_MAPS: ResourceType<V1ConfigMap> = builtIn("", "v1", "configmaps", "ConfigMap");
 /** Trimmed to what a rollout reads (workloadRolloutView). */
-export const DEPLOYMENTS: ResourceType<V1Deployment> = builtIn("apps", "v1", "deployments", "Deployment", "V1Deployment", workloadRolloutView);
-export const STATEFUL_SETS: ResourceType<V1StatefulSet> = builtIn("apps", "v1", "statefulsets", "StatefulSet", "V1StatefulSet", workloadRolloutView);
+export const DEPLOYMENTS: ResourceType<V1Deployment> = builtIn("apps", "v1", "deployments", "Deployment", workloadRolloutView);
+export const STATEFUL_SETS: ResourceType<V1StatefulSet> = builtIn("apps", "v1", "statefulsets", "StatefulSet", workloadRolloutView);
 
 /**
  * A custom resource, e.g. GlanceStores:
