@@ -15,6 +15,7 @@ import { BenchCluster } from "./cluster.js";
 import { createBystanders } from "./bystanders.js";
 import { runFloor, type FloorResult } from "./floor.js";
 import { runLatency, type LatencyResult } from "./latency.js";
+import { operatorNodeOptions } from "./operator.js";
 import { resultsMarkdown, writeReport, type Results } from "./report.js";
 import { coldStart, type ColdStart } from "./scale.js";
 
@@ -82,6 +83,7 @@ try {
 
 const results: Results = {
   command,
+  operatorNodeOptions: await operatorNodeOptions(),
   startedAt,
   durationMs: performance.now() - begun,
   loadBefore,

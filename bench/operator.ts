@@ -8,11 +8,23 @@ import { readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { ManagedProcess } from "../src/devstack/processes.js";
+import { imageNodeOptions } from "../src/devstack/image.js";
 import { waitFor } from "../src/devstack/wait.js";
 import type { BenchCluster } from "./cluster.js";
 import { cpuSeconds, parseMetrics, peakRssMB, reconcileRecords, sumOf, type ReconcileRecord, type Sample } from "./measure.js";
 
 export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+
+/**
+ * The NODE_OPTIONS the image runs the operator with (the Dockerfile's ENV),
+ * so the benchmark measures what a cluster runs; BENCH_OPERATOR_NODE_OPTIONS
+ * replaces it to try other V8 settings.
+ */
+export async function operatorNodeOptions(): Promise<string> {
+  const override = process.env["BENCH_OPERATOR_NODE_OPTIONS"];
+  if (override !== undefined) return override;
+  return imageNodeOptions(fileURLToPath(new URL("../../", import.meta.url)));
+}
 
 /** The flags every benchmark run passes besides its own; the rest are the CLI's defaults (e.g. --concurrency 4). */
 export function operatorFlags(options: { kubeconfig: string; namespace: string; recheckPeriod: string; metricsPort: number; healthPort: number }): string[] {
@@ -56,7 +68,11 @@ export class BenchOperator {
       name: `operator-${options.name}`,
       command: process.execPath,
       args: [CLI, ...operatorFlags({ kubeconfig, namespace: options.namespace, recheckPeriod: options.recheckPeriod, metricsPort, healthPort })],
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: process.env["HOME"] ?? "/tmp" },
+      env: {
+        PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+        HOME: process.env["HOME"] ?? "/tmp",
+        NODE_OPTIONS: await operatorNodeOptions(),
+      },
     });
     return new BenchOperator(child, username, `http://127.0.0.1:${metricsPort}`, `http://127.0.0.1:${healthPort}`, spawnedAtMs, spawnedAt);
   }

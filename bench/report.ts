@@ -23,6 +23,8 @@ export const END = "<!-- bench:results:end -->";
 
 export interface Results {
   readonly command: string;
+  /** What the operator processes ran with (the image's NODE_OPTIONS unless overridden). */
+  readonly operatorNodeOptions: string;
   readonly startedAt: Date;
   readonly durationMs: number;
   readonly loadBefore: readonly number[];
@@ -52,7 +54,7 @@ export function machine(results: Results): string {
   const load = (values: readonly number[]): string => values.map((v) => v.toFixed(2)).join(", ");
   return [
     `- **When**: ${results.startedAt.toISOString()}, ${(results.durationMs / 60_000).toFixed(1)} min in all`,
-    `- **Command**: \`${results.command}\``,
+    `- **Command**: \`${results.command}\`; the operator runs as the image runs it, with \`NODE_OPTIONS=${results.operatorNodeOptions}\``,
     `- **Machine**: ${cores.length} cores (${model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, Linux ${release()}, Node.js ${process.version}`,
     `- **Stack** (all on 127.0.0.1): ${binary(results.binaries?.kubeApiserver)}, ${binary(results.binaries?.etcd)} (\`--unsafe-no-fsync\`), audit log on (blocking); ${packages.join(", ")} under uWSGI, PostgreSQL`,
     `- **Load average** (1, 5, 15 min) before: ${load(results.loadBefore)}; after: ${load(results.loadAfter)}. The machine is shared with other work: figures are from a noisy machine, read them as orders of magnitude and ratios, not to the millisecond.`,

@@ -78,19 +78,19 @@ export class ApiServerKubeWriter implements KubeWriter {
   }
 
   async deleteConfigMap(namespace: string, name: string): Promise<void> {
-    await ignoreNotFound(this.#kube.request({ method: "DELETE", path: `/api/v1/namespaces/${namespace}/configmaps/${name}` }));
+    await ignoreNotFound(this.#kube.request({ method: "DELETE", path: `/api/v1/namespaces/${namespace}/configmaps/${name}`, answer: "none" }));
   }
 
   async deleteSecret(namespace: string, name: string): Promise<void> {
-    await ignoreNotFound(this.#kube.request({ method: "DELETE", path: `/api/v1/namespaces/${namespace}/secrets/${name}` }));
+    await ignoreNotFound(this.#kube.request({ method: "DELETE", path: `/api/v1/namespaces/${namespace}/secrets/${name}`, answer: "none" }));
   }
 
   async patchStoreStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
-    await this.#kube.request({ method: "PATCH", path: `${customObjectPath(GLANCE_STORE_PLURAL, namespace, name)}/status`, body: { status }, contentType: MERGE_PATCH });
+    await this.#kube.request({ method: "PATCH", path: `${customObjectPath(GLANCE_STORE_PLURAL, namespace, name)}/status`, body: { status }, answer: "none", contentType: MERGE_PATCH });
   }
 
   async patchTargetStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
-    await this.#kube.request({ method: "PATCH", path: `${customObjectPath(GLANCE_STORE_TARGET_PLURAL, namespace, name)}/status`, body: { status }, contentType: MERGE_PATCH });
+    await this.#kube.request({ method: "PATCH", path: `${customObjectPath(GLANCE_STORE_TARGET_PLURAL, namespace, name)}/status`, body: { status }, answer: "none", contentType: MERGE_PATCH });
   }
 
   async setStoreFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string | undefined): Promise<void> {
@@ -98,7 +98,7 @@ export class ApiServerKubeWriter implements KubeWriter {
       method: "PATCH",
       path: customObjectPath(GLANCE_STORE_PLURAL, namespace, name),
       body: { metadata: { finalizers: [...finalizers], ...(resourceVersion === undefined ? {} : { resourceVersion }) } },
-      contentType: MERGE_PATCH,
+      answer: "none", contentType: MERGE_PATCH,
     });
   }
 
@@ -110,7 +110,7 @@ export class ApiServerKubeWriter implements KubeWriter {
         { op: "test", path: `/metadata/finalizers/${index}`, value: finalizer },
         { op: "remove", path: `/metadata/finalizers/${index}` },
       ],
-      contentType: JSON_PATCH,
+      answer: "none", contentType: JSON_PATCH,
     });
   }
 
@@ -120,7 +120,7 @@ export class ApiServerKubeWriter implements KubeWriter {
       method: "PATCH",
       path: `/apis/apps/v1/namespaces/${namespace}/${resource}/${name}`,
       body: { spec: { template: { metadata: { annotations: { [key]: value } } } } },
-      contentType: MERGE_PATCH,
+      answer: "none", contentType: MERGE_PATCH,
     });
   }
 
@@ -129,6 +129,7 @@ export class ApiServerKubeWriter implements KubeWriter {
     await this.#kube.request({
       method: "POST",
       path: `/apis/events.k8s.io/v1/namespaces/${event.namespace}/events`,
+      answer: "none",
       body: {
         apiVersion: "events.k8s.io/v1",
         kind: "Event",

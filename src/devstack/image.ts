@@ -88,6 +88,12 @@ export function baseRefs(recipe = LOCAL_BASE_RECIPE): LocalBases {
   return { build: `${BUILD_BASE_REPOSITORY}:${key("build")}`, runtime: `${RUNTIME_BASE_REPOSITORY}:${key("runtime")}` };
 }
 
+/** The NODE_OPTIONS the Dockerfile sets for the operator ("" when it sets none): V8 settings a benchmark should run it with too. */
+export async function imageNodeOptions(root: string): Promise<string> {
+  const dockerfile = await readFile(join(root, "Dockerfile"), "utf8");
+  return /^\s*NODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1] ?? "";
+}
+
 /** The version the image is tagged with: package.json's, which is the chart's appVersion. */
 export async function imageVersion(root: string): Promise<string> {
   return (JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string }).version;

@@ -18,6 +18,8 @@ export interface KubeRequest {
   readonly signal?: AbortSignal;
   /** Default the client's (30 s). */
   readonly timeoutMs?: number;
+  /** `none`: the caller does not read a successful answer, which is then drained unparsed (a status patch echoes the whole object). Default `json`. */
+  readonly answer?: "json" | "none";
 }
 
 export const MERGE_PATCH = "application/merge-patch+json";
@@ -71,9 +73,14 @@ export class KubeClient {
         accept: request.accept ?? "application/json",
         ...(body === undefined ? {} : { "content-type": request.contentType ?? "application/json", "content-length": String(body.length) }),
       }, body);
-      const text = await readBody(response);
       const status = response.statusCode ?? 0;
-      if (status < 200 || status > 299) throw apiErrorFromBody(status, http.STATUS_CODES[status] ?? "unexpected status", text, `the apiserver, asked ${what},`);
+      const ok = status >= 200 && status <= 299;
+      if (ok && request.answer === "none") {
+        await drain(response);
+        return undefined as T;
+      }
+      const text = await readBody(response);
+      if (!ok) throw apiErrorFromBody(status, http.STATUS_CODES[status] ?? "unexpected status", text, `the apiserver, asked ${what},`);
       return (text === "" ? undefined : JSON.parse(text)) as T;
     } catch (error) {
       if (deadline.aborted && !(request.signal?.aborted ?? false)) {
@@ -143,6 +150,11 @@ export async function readBody(response: http.IncomingMessage): Promise<string> 
   let body = "";
   for await (const chunk of response) body += chunk as string;
   return body;
+}
+
+/** Reads a response to its end without keeping it. */
+async function drain(response: http.IncomingMessage): Promise<void> {
+  for await (const _chunk of response);
 }
 
 /** A Kubernetes MicroTime: RFC 3339 with six fractional digits, as the apiserver wants for Events and Leases. */

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { defaultCacheDir, ensureDevBinaries } from "../../src/devstack/binaries.js";
 import { runCommand } from "../../src/devstack/command.js";
-import { ensureOperatorImage, IMAGE_UID, type OperatorImage } from "../../src/devstack/image.js";
+import { ensureOperatorImage, IMAGE_UID, imageNodeOptions, type OperatorImage } from "../../src/devstack/image.js";
 import { isAlive } from "../../src/devstack/pids.js";
 import { containerUlimits, Podman } from "../../src/devstack/podman.js";
 import { SYSTEM_PATH } from "../../src/devstack/system-packages.js";
@@ -134,6 +134,7 @@ test("the image runs `node dist/src/cli/main.js run` as user 65532, the chart's 
   t.is(info.Config.User, `${IMAGE_UID}:${IMAGE_UID}`);
   t.deepEqual(info.Config.Entrypoint, ["node", "/app/dist/src/cli/main.js"]);
   t.deepEqual(info.Config.Cmd, ["run"]);
+  t.true((info.Config.Env ?? []).includes(`NODE_OPTIONS=${await imageNodeOptions(ROOT)}`), "the V8 settings the benchmarks run the operator with");
   const pod = (await chartDeployment()).spec.template.spec;
   t.is(pod.securityContext.runAsUser, IMAGE_UID);
   t.true(pod.securityContext.runAsNonRoot);

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
 import { loadKubeAccess } from "../../src/kube/access.js";
-import { KubeClient, microTime } from "../../src/kube/client.js";
+import { KubeClient, MERGE_PATCH, microTime } from "../../src/kube/client.js";
 import { apiStatusOf, describeKubeError, KubeRequestTimeoutError } from "../../src/kube/errors.js";
 import { KubeconfigError } from "../../src/kube/kubeconfig.js";
 import { kubeOf } from "../controller/support.js";
@@ -43,6 +43,23 @@ test.after.always(async () => {
 
 async function tokenOf(account: string): Promise<string> {
   return (await kubeOf(stack).kubectl(["create", "token", "-n", NAMESPACE, account])).stdout.trim();
+}
+
+/** A kubeconfig in `dir` with one context, `name`, for the stack's apiserver. */
+async function writeKubeconfig(dir: string, name: string, cluster: Record<string, unknown>, user: Record<string, unknown>, namespace?: string): Promise<string> {
+  const path = join(dir, "config");
+  await writeFile(
+    path,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      "current-context": name,
+      clusters: [{ name: "local", cluster: { server: `https://127.0.0.1:${port}`, ...cluster } }],
+      users: [{ name: "user", user }],
+      contexts: [{ name, context: { cluster: "local", user: "user", ...(namespace === undefined ? {} : { namespace }) } }],
+    }),
+  );
+  return path;
 }
 
 /** Who the apiserver takes the client for. */
@@ -88,18 +105,7 @@ test("a kubeconfig naming certificate files next to it: a changed client certifi
   await writeFile(join(dir, "ca.crt"), caPem);
   await writeFile(join(dir, "admin.crt"), admin.cert);
   await writeFile(join(dir, "admin.key"), admin.key);
-  const path = join(dir, "config");
-  await writeFile(
-    path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      "current-context": "files",
-      clusters: [{ name: "local", cluster: { server: `https://127.0.0.1:${port}`, "certificate-authority": "ca.crt" } }],
-      users: [{ name: "admin", user: { "client-certificate": "admin.crt", "client-key": "admin.key" } }],
-      contexts: [{ name: "files", context: { cluster: "local", user: "admin", namespace: "openstack" } }],
-    }),
-  );
+  const path = await writeKubeconfig(dir, "files", { "certificate-authority": "ca.crt" }, { "client-certificate": "admin.crt", "client-key": "admin.key" }, "openstack");
   let now = 0;
   const access = await loadKubeAccess({ kubeconfig: path, env: {}, now: () => now, rereadMs: 1_000 });
   t.is(access.namespace, "openstack");
@@ -130,18 +136,7 @@ test("a user with an exec plugin is handed to client-node, which runs the plugin
   const credential = { apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: { token: await tokenOf("first") } };
   await writeFile(plugin, `#!/bin/sh\ncat <<'EOF'\n${JSON.stringify(credential)}\nEOF\n`);
   await chmod(plugin, 0o755);
-  const path = join(dir, "config");
-  await writeFile(
-    path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      "current-context": "exec",
-      clusters: [{ name: "local", cluster: { server: `https://127.0.0.1:${port}`, "certificate-authority-data": caPem.toString("base64") } }],
-      users: [{ name: "plugin", user: { exec: { apiVersion: "client.authentication.k8s.io/v1", command: plugin, interactiveMode: "Never" } } }],
-      contexts: [{ name: "exec", context: { cluster: "local", user: "plugin" } }],
-    }),
-  );
+  const path = await writeKubeconfig(dir, "exec", { "certificate-authority-data": caPem.toString("base64") }, { exec: { apiVersion: "client.authentication.k8s.io/v1", command: plugin, interactiveMode: "Never" } });
   const access = await loadKubeAccess({ kubeconfig: path, env: {} });
   t.regex(access.source, /the user authenticates with exec, which client-node applies/);
   const kube = new KubeClient(access);
@@ -164,6 +159,12 @@ test("answers other than 2xx carry the Status reason; a request without an answe
   );
   t.is(apiStatusOf(conflict), 409);
   t.is(describeKubeError(conflict).reason, "Conflict");
+  // A write whose answer is not read: drained, not parsed; a refusal is still read and described.
+  const patch = { method: "PATCH", path: `/api/v1/namespaces/${NAMESPACE}/configmaps/c`, contentType: MERGE_PATCH, answer: "none" } as const;
+  t.is(await kube.request({ ...patch, body: { data: { a: "2" } } }), undefined);
+  t.deepEqual((await kube.request<{ data: Record<string, string> }>({ method: "GET", path: `/api/v1/namespaces/${NAMESPACE}/configmaps/c` })).data, { a: "2" });
+  const refused = await t.throwsAsync(kube.request({ ...patch, path: `/api/v1/namespaces/${NAMESPACE}/configmaps/missing`, body: { data: { a: "2" } } }));
+  t.is(describeKubeError(refused).reason, "NotFound");
 
   // A watch answers at once but never ends: waiting for its whole body meets the deadline.
   const stuck = await t.throwsAsync(kube.request({ method: "GET", path: `/api/v1/namespaces/${NAMESPACE}/configmaps`, query: { watch: "true" }, timeoutMs: 300 }));
