@@ -1,4 +1,4 @@
-import type { ResolvedCredentials } from "../api/credentials.js";
+import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js";
 import type { GlanceStoreSpec } from "../api/glancestore.js";
 import type { RenderedStore, UnreadableStore } from "../render/parse.js";
 import { compare, renderedStoreText, renderStoresConfig, type OtherStoreToRender, type RenderedConfig, type StoreToRender } from "../render/render.js";
@@ -307,6 +307,7 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
   const renderedCredentials = new Map<string, ResolvedCredentials>(
     action.kind === "write" ? toRender.map((s) => [s.storeId, s.credentials]) : action.kind === "keep" ? (previous?.stores ?? []).map((s) => [s.storeId, s.credentials]) : [],
   );
+  const renderedCredentialSets = new Set([...renderedCredentials.values()].map((credentials) => credentialsKey(credentials))).size;
   const freshRunsUnchanged = (v: Verdict): boolean => {
     // When the files are kept, a store whose spec and Secret render exactly as Glance runs it is as good as written.
     if (action.kind !== "keep" || v.plan.kind !== "fresh") return false;
@@ -328,6 +329,7 @@ export function decideTarget(observation: TargetObservation, options: DecideOpti
         rendered: rendered.has(v.store.storeId) && ownsRenderedId(v, withDefaults),
         keptReason: freshRunsUnchanged(v) ? undefined : keptReason,
         renderedCredentials,
+        renderedCredentialSets,
         target: observation.target,
         ...(explicitDefault === undefined ? {} : { targetDefault: explicitDefault }),
       }),

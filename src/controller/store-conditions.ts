@@ -1,4 +1,4 @@
-import { credentialsKey, type ResolvedCredentials } from "../api/credentials.js";
+import type { ResolvedCredentials } from "../api/credentials.js";
 import { CINDER_DEFAULTS } from "../api/glancestore.js";
 import type { DesiredCondition } from "./conditions.js";
 import type { ObservedStore, StoreDecision, Verdict } from "./decide.js";
@@ -11,6 +11,8 @@ export interface StoreDecisionContext {
   readonly keptReason: string | undefined;
   /** The credentials of every store Glance runs after this reconcile, by store id. */
   readonly renderedCredentials: ReadonlyMap<string, ResolvedCredentials>;
+  /** How many different credential sets those are (computed once per target, not per store). */
+  readonly renderedCredentialSets: number;
   readonly target: string;
   /** The default its GlanceStoreTarget names (spec.defaultStore), when it names one. */
   readonly targetDefault?: string;
@@ -105,14 +107,14 @@ export function storeDecision(v: Verdict, context: StoreDecisionContext): StoreD
   conditions.push(readyCondition);
 
   // glance_store opens one Cinder session with the first store's credentials and reuses it for every store.
-  const sets = new Set([...context.renderedCredentials.values()].map((credentials) => credentialsKey(credentials)));
-  if (rendered && sets.size > 1) {
+  const sets = context.renderedCredentialSets;
+  if (rendered && sets > 1) {
     const first = [...context.renderedCredentials.keys()].sort()[0] ?? "";
     conditions.push({
       type: "CredentialsConsistent",
       status: "False",
       reason: "MixedCredentials",
-      message: `the stores of target ${target} use ${sets.size} different credential sets, but glance_store opens one Cinder session per process with the credentials of the first cinder store (${JSON.stringify(first)}) and uses it for every store: give all stores of a target the same credentials`,
+      message: `the stores of target ${target} use ${sets} different credential sets, but glance_store opens one Cinder session per process with the credentials of the first cinder store (${JSON.stringify(first)}) and uses it for every store: give all stores of a target the same credentials`,
     });
   } else if (rendered) {
     conditions.push({ type: "CredentialsConsistent", status: "True", reason: "SharedCredentials", message: "every store of the target uses the same credentials, as glance_store's shared Cinder session requires" });
