@@ -1,4 +1,10 @@
 import test from "ava";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { createServer, type ServerResponse } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { parse } from "yaml";
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject, type V1ConfigMap, type V1Secret } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
@@ -6,8 +12,8 @@ import { waitFor } from "../../src/devstack/wait.js";
 import { OperatorMetrics } from "../../src/runtime/metrics.js";
 import { Informer, type InformerOptions } from "../../src/controller/informers/informer.js";
 import { CONFIG_MAPS, customResourceType, DEPLOYMENTS, SECRET_METADATA, SECRETS, STATEFUL_SETS, type PartialObjectMetadata, type ResourceType } from "../../src/controller/informers/resources.js";
-import type { KubeClient } from "../../src/kube/client.js";
-import { captureLogger, kubeClientOf, kubeConfigOf, kubeOf } from "./support.js";
+import { KubeClient } from "../../src/kube/client.js";
+import { captureLogger, kubeClientOf, kubeConfigOf, kubeOf, writeKubeconfig } from "./support.js";
 
 let stack: DevStack;
 let core: CoreV1Api;
@@ -395,3 +401,127 @@ test("a namespace list is checked: bad names and namespaces on a cluster-scoped 
     { message: /cluster-scoped/ },
   );
 });
+
+/**
+ * A plain-HTTP proxy on loopback in front of the real apiserver, which it
+ * reaches as the stack's admin. It passes everything through, except that
+ * it can hold the next watch request and then answer it as the apiserver
+ * answers a watch from a resourceVersion that left its history: 410, as an
+ * ERROR event in a 200 stream or as the HTTP status.
+ */
+async function expiringProxy(): Promise<{
+  kube: KubeClient;
+  /** Ends the open watches cleanly and holds the next one. */
+  holdNextWatch(): Promise<{ path: string }>;
+  /** Answers the held watch with 410. */
+  expire(as: "event" | "status"): void;
+  close(): Promise<void>;
+}> {
+  const config = parse(await readFile(kubeOf(stack).kubeconfigPath, "utf8")) as { clusters: { cluster: Record<string, string> }[]; users: { user: Record<string, string> }[] };
+  const tls = {
+    ca: Buffer.from(config.clusters[0]!.cluster["certificate-authority-data"]!, "base64"),
+    cert: Buffer.from(config.users[0]!.user["client-certificate-data"]!, "base64"),
+    key: Buffer.from(config.users[0]!.user["client-key-data"]!, "base64"),
+  };
+  const upstream = new URL(kubeOf(stack).server);
+  const watches = new Set<ServerResponse>();
+  let holding: ((held: { path: string; response: ServerResponse }) => void) | undefined;
+  let held: { path: string; response: ServerResponse } | undefined;
+  const server = createServer((req, res) => {
+    const isWatch = new URL(req.url ?? "/", "http://x").searchParams.get("watch") === "true";
+    if (isWatch && holding !== undefined) {
+      const resolve = holding;
+      holding = undefined;
+      held = { path: req.url ?? "", response: res };
+      resolve(held);
+      return;
+    }
+    const forwarded = httpsRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host }, ...tls }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (isWatch) {
+        watches.add(res);
+        res.once("close", () => watches.delete(res));
+      }
+      answer.pipe(res);
+    });
+    forwarded.on("error", () => res.destroy());
+    req.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  const dir = await mkdtemp(join(stack.directory, "expiring-proxy-"));
+  const kubeconfig = await writeKubeconfig(dir, "proxy", { server: `http://127.0.0.1:${port}` });
+  return {
+    kube: await KubeClient.load({ kubeconfig, env: {} }),
+    holdNextWatch: async () => {
+      const next = new Promise<{ path: string; response: ServerResponse }>((resolve) => (holding = resolve));
+      // A watch the apiserver ends normally (its timeoutSeconds): the informer resumes from the last resourceVersion it saw.
+      for (const response of watches) response.end();
+      return next;
+    },
+    expire: (as) => {
+      const response = held?.response;
+      if (response === undefined) throw new Error("no watch held");
+      const status = { kind: "Status", apiVersion: "v1", status: "Failure", message: "too old resource version: 1 (2)", reason: "Expired", code: 410 };
+      if (as === "status") {
+        response.writeHead(410, { "content-type": "application/json" });
+        response.end(JSON.stringify(status));
+      } else {
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(`${JSON.stringify({ type: "ERROR", object: status })}\n`);
+      }
+      held = undefined;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+for (const as of ["event", "status"] as const) {
+  test.serial(`a watch resumed from a resourceVersion the apiserver no longer has (410 as ${as === "event" ? "an ERROR event" : "the HTTP status"}) lists again within the epoch and delivers what changed meanwhile`, async (t) => {
+    const ns = await namespace(`informer-expired-${as}`);
+    await createConfigMap(ns, "kept", { v: "1" });
+    await createConfigMap(ns, "changed", { v: "1" });
+    await createConfigMap(ns, "deleted", { v: "1" });
+    const proxy = await expiringProxy();
+    const { informer, seen } = configMapInformer({ namespaces: [ns], kube: proxy.kube });
+    try {
+      informer.start();
+      await informer.waitForSync();
+      t.deepEqual(names(informer), ["changed", "deleted", "kept"]);
+      const listsBefore = informer.stats().lists;
+      seen.length = 0;
+
+      const held = await proxy.holdNextWatch();
+      t.regex(held.path, /watch=true/);
+      t.regex(held.path, /resourceVersion=\d+/, "the watch resumed from the last resourceVersion");
+      await setData(ns, "changed", { v: "2" });
+      await core.deleteNamespacedConfigMap({ name: "deleted", namespace: ns });
+      await createConfigMap(ns, "created", { v: "1" });
+      proxy.expire(as);
+
+      await until("the re-list", () => (names(informer).join() === "changed,created,kept" ? true : undefined));
+      t.is(informer.get(ns, "changed")?.data?.["v"], "2");
+      t.deepEqual(
+        [...seen].sort((a, b) => a.name.localeCompare(b.name)),
+        [
+          { type: "update", name: "changed", data: { v: "2" }, oldData: { v: "1" } },
+          { type: "add", name: "created", data: { v: "1" } },
+          { type: "delete", name: "deleted" },
+        ],
+        "an unchanged object gives no event; the rest what happened while nothing watched",
+      );
+      t.is(informer.stats().lists, listsBefore + 1, "one list more");
+      t.deepEqual(informer.stats().restarts, { error: 0, silent: 0 }, "no restart: the same epoch lists again, as client-go's reflector does");
+
+      await createConfigMap(ns, "after", { v: "1" });
+      await until("an object made after the re-list, through the new watch", () => informer.get(ns, "after"));
+    } finally {
+      await informer.stop();
+      await proxy.close();
+    }
+  });
+}

@@ -1,4 +1,7 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Writable } from "node:stream";
+import { stringify } from "yaml";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../src/kube/client.js";
 import { createLogger, type Logger } from "../../src/runtime/logger.js";
@@ -38,4 +41,27 @@ export function kubeConfigOf(stack: DevStack): KubeConfig {
 /** The operator's own apiserver client, as `run` makes it from the stack's kubeconfig. */
 export function kubeClientOf(stack: DevStack): Promise<KubeClient> {
   return KubeClient.load({ kubeconfig: kubeOf(stack).kubeconfigPath });
+}
+
+/** Writes `dir`/config: a kubeconfig whose one context, `name`, is `cluster` with `user` (none: anonymous). */
+export async function writeKubeconfig(
+  dir: string,
+  name: string,
+  cluster: Record<string, unknown> & { server: string },
+  user?: Record<string, unknown>,
+  namespace?: string,
+): Promise<string> {
+  const path = join(dir, "config");
+  await writeFile(
+    path,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      "current-context": name,
+      clusters: [{ name: "cluster", cluster }],
+      ...(user === undefined ? {} : { users: [{ name: "user", user }] }),
+      contexts: [{ name, context: { cluster: "cluster", ...(user === undefined ? {} : { user: "user" }), ...(namespace === undefined ? {} : { namespace }) } }],
+    }),
+  );
+  return path;
 }

@@ -9,13 +9,13 @@ import test from "ava";
 import { chmod, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 import { startDevStack, type DevStack } from "../../src/devstack/stack.js";
 import { loadKubeAccess } from "../../src/kube/access.js";
 import { KubeClient, MERGE_PATCH, microTime } from "../../src/kube/client.js";
 import { apiStatusOf, describeKubeError, KubeRequestTimeoutError } from "../../src/kube/errors.js";
 import { KubeconfigError } from "../../src/kube/kubeconfig.js";
-import { kubeOf } from "../controller/support.js";
+import { kubeOf, writeKubeconfig } from "../controller/support.js";
 
 let stack: DevStack;
 let port: string;
@@ -43,23 +43,6 @@ test.after.always(async () => {
 
 async function tokenOf(account: string): Promise<string> {
   return (await kubeOf(stack).kubectl(["create", "token", "-n", NAMESPACE, account])).stdout.trim();
-}
-
-/** A kubeconfig in `dir` with one context, `name`, for the stack's apiserver. */
-async function writeKubeconfig(dir: string, name: string, cluster: Record<string, unknown>, user: Record<string, unknown>, namespace?: string): Promise<string> {
-  const path = join(dir, "config");
-  await writeFile(
-    path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      "current-context": name,
-      clusters: [{ name: "local", cluster: { server: `https://127.0.0.1:${port}`, ...cluster } }],
-      users: [{ name: "user", user }],
-      contexts: [{ name, context: { cluster: "local", user: "user", ...(namespace === undefined ? {} : { namespace }) } }],
-    }),
-  );
-  return path;
 }
 
 /** Who the apiserver takes the client for. */
@@ -105,7 +88,7 @@ test("a kubeconfig naming certificate files next to it: a changed client certifi
   await writeFile(join(dir, "ca.crt"), caPem);
   await writeFile(join(dir, "admin.crt"), admin.cert);
   await writeFile(join(dir, "admin.key"), admin.key);
-  const path = await writeKubeconfig(dir, "files", { "certificate-authority": "ca.crt" }, { "client-certificate": "admin.crt", "client-key": "admin.key" }, "openstack");
+  const path = await writeKubeconfig(dir, "files", { server: `https://127.0.0.1:${port}`, "certificate-authority": "ca.crt" }, { "client-certificate": "admin.crt", "client-key": "admin.key" }, "openstack");
   let now = 0;
   const access = await loadKubeAccess({ kubeconfig: path, env: {}, now: () => now, rereadMs: 1_000 });
   t.is(access.namespace, "openstack");
@@ -136,7 +119,7 @@ test("a user with an exec plugin is handed to client-node, which runs the plugin
   const credential = { apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: { token: await tokenOf("first") } };
   await writeFile(plugin, `#!/bin/sh\ncat <<'EOF'\n${JSON.stringify(credential)}\nEOF\n`);
   await chmod(plugin, 0o755);
-  const path = await writeKubeconfig(dir, "exec", { "certificate-authority-data": caPem.toString("base64") }, { exec: { apiVersion: "client.authentication.k8s.io/v1", command: plugin, interactiveMode: "Never" } });
+  const path = await writeKubeconfig(dir, "exec", { server: `https://127.0.0.1:${port}`, "certificate-authority-data": caPem.toString("base64") }, { exec: { apiVersion: "client.authentication.k8s.io/v1", command: plugin, interactiveMode: "Never" } });
   const access = await loadKubeAccess({ kubeconfig: path, env: {} });
   t.regex(access.source, /the user authenticates with exec, which client-node applies/);
   const kube = new KubeClient(access);
