@@ -77,8 +77,7 @@ export async function loadKubeAccess(options: LoadKubeAccessOptions = {}): Promi
     const namespaceFile = join(dir, "namespace");
     const namespace = existsSync(namespaceFile) ? readFileSync(namespaceFile, "utf8").trim() : undefined;
     return new FileCredentialsAccess({
-      server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
-      cluster: { server: "", ca: { file: join(dir, "ca.crt") }, insecure: false, tlsServerName: undefined },
+      cluster: { server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`, ca: { file: join(dir, "ca.crt") }, insecure: false, tlsServerName: undefined },
       user: { kind: "token", token: { file: join(dir, "token") } },
       namespace: namespace === "" ? undefined : namespace,
       source: `the pod's service account (${dir})`,
@@ -90,7 +89,6 @@ export async function loadKubeAccess(options: LoadKubeAccessOptions = {}): Promi
   const selection = selectKubeconfig(files);
   if (selection.kind === "delegated") return ClientNodeAccess.load(paths, selection.context, selection.why);
   return new FileCredentialsAccess({
-    server: selection.cluster.server,
     cluster: selection.cluster,
     user: selection.user,
     namespace: selection.namespace,
@@ -118,7 +116,6 @@ class FileCredentialsAccess implements KubeAccess {
   #reading: Promise<Prepared> | undefined;
 
   constructor(options: {
-    server: string;
     cluster: SelectedCluster;
     user: SelectedUser;
     namespace: string | undefined;
@@ -126,7 +123,7 @@ class FileCredentialsAccess implements KubeAccess {
     now: () => number;
     rereadMs: number;
   }) {
-    this.server = options.server;
+    this.server = options.cluster.server;
     this.source = options.source;
     this.namespace = options.namespace;
     this.#cluster = options.cluster;

@@ -80,7 +80,7 @@ export class KubeClient {
         return undefined as T;
       }
       const text = await readBody(response);
-      if (!ok) throw apiErrorFromBody(status, http.STATUS_CODES[status] ?? "unexpected status", text, `the apiserver, asked ${what},`);
+      if (!ok) throw apiErrorFromBody(status, text, `the apiserver, asked ${what},`);
       return (text === "" ? undefined : JSON.parse(text)) as T;
     } catch (error) {
       if (deadline.aborted && !(request.signal?.aborted ?? false)) {

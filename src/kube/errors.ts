@@ -1,3 +1,5 @@
+import { STATUS_CODES } from "node:http";
+
 /**
  * What a failed apiserver request means, for callers that branch on it
  * (404: gone, 409: conflict, 410: re-list) and for log lines that must stay
@@ -42,9 +44,9 @@ export function describeKubeError(error: unknown): { status?: number; reason?: s
 }
 
 /** The error an answer other than 2xx means, from its Status body when it has one. */
-export function apiErrorFromBody(statusCode: number, statusText: string, body: string, what: string): KubeApiError {
+export function apiErrorFromBody(statusCode: number, body: string, what: string): KubeApiError {
   let reason: string | undefined;
-  let message = statusText;
+  let message = STATUS_CODES[statusCode] ?? "unexpected status";
   try {
     const status = JSON.parse(body) as { reason?: unknown; message?: unknown };
     if (typeof status.reason === "string" && status.reason !== "") reason = status.reason;

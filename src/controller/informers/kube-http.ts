@@ -1,10 +1,10 @@
-import * as http from "node:http";
+import type { IncomingMessage } from "node:http";
 import { readBody } from "../../kube/client.js";
 import { apiErrorFromBody, type KubeApiError, KubeRequestTimeoutError } from "../../kube/errors.js";
 import { abortAfter, type Clock } from "../../runtime/clock.js";
 
 /** The error an answer other than 200 means, from its Status body when it has one. */
-export async function apiErrorFrom(response: http.IncomingMessage, what: string): Promise<KubeApiError> {
+export async function apiErrorFrom(response: IncomingMessage, what: string): Promise<KubeApiError> {
   const status = response.statusCode ?? 0;
   let body = "";
   try {
@@ -12,7 +12,7 @@ export async function apiErrorFrom(response: http.IncomingMessage, what: string)
   } catch {
     // The status line says enough.
   }
-  return apiErrorFromBody(status, http.STATUS_CODES[status] ?? "unexpected status", body, what);
+  return apiErrorFromBody(status, body, what);
 }
 
 /** A deadline for one request on `clock`, aborting with a KubeRequestTimeoutError that names `what`. */

@@ -1,7 +1,4 @@
 import type { KubernetesObject, V1ConfigMap, V1Deployment, V1ObjectMeta, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
-// The generated serializer turns the apiserver's JSON into the same model
-// classes (Dates for timestamps) the typed API clients return; the package
-// has no export map and the version is pinned, so the deep import is stable.
 
 /**
  * A kind of object an informer can list and watch: where it lives in the API
